@@ -1,0 +1,160 @@
+"""Turning texts into (input, target) tensor batches.
+
+The corpus is encoded once into one flat tensor of ids (each record wrapped in
+``<bos>`` ... ``<eos>``) plus record offsets; batches are slices of it. The
+origin notebook rebuilt tensors from Python lists for every batch, which costs
+more than the model on small networks.
+
+Two ways to batch, both giving ``targets = inputs shifted left by one``:
+
+* :class:`WindowBatches` - random contiguous windows of ``seq_len`` tokens
+  over the whole stream. No padding, every position does useful work: the
+  fast way to train.
+* :class:`RecordBatches` - whole records padded with ``<pad>`` to the longest
+  in the batch (the origin notebook's way, without its 100-character cut
+  unless ``max_len`` asks for one). The model sees each record from its start.
+
+Targets that are ``<pad>`` are ignored by the loss, and so are ``<bos>``
+targets in windows (the token after ``<eos>`` is always ``<bos>``: predicting
+it is free and would flatter the loss), so both modes score the same thing:
+every character and every ``<eos>``.
+
+Batches are a pure function of ``(seed, step)``, which is what lets a resumed
+training run see exactly the batches the uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .errors import DataError
+from .vocab import BOS_ID, PAD_ID, CharVocab
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class EncodedCorpus:
+    """All records encoded once: ``ids`` holds them back to back, record ``i``
+    is ``ids[offsets[i]:offsets[i + 1]]`` (``<bos>`` text ``<eos>``)."""
+
+    def __init__(self, ids: torch.Tensor, offsets: torch.Tensor):
+        self.ids = ids
+        self.offsets = offsets
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], vocab: CharVocab) -> "EncodedCorpus":
+        arrays = [vocab.encode_array(t, add_bos=True, add_eos=True) for t in texts]
+        if not arrays:
+            raise DataError("no texts to encode")
+        lengths = np.array([len(a) for a in arrays], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        # Small integer dtype: the snapshot is billions of characters.
+        dtype = np.uint8 if len(vocab) <= 256 else np.int32
+        ids = np.concatenate(arrays).astype(dtype)
+        return cls(torch.from_numpy(ids), torch.from_numpy(offsets))
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.offsets[-1])
+
+    def record(self, i: int) -> torch.Tensor:
+        return self.ids[int(self.offsets[i]):int(self.offsets[i + 1])].long()
+
+
+def pad_sequences(sequences: Sequence[Sequence[int] | torch.Tensor], pad_id: int = PAD_ID,
+                  max_len: int | None = None) -> torch.Tensor:
+    """Stack id sequences into a ``(batch, length)`` LongTensor, padding on the
+    right with ``pad_id`` to the longest one (or cutting at ``max_len``)."""
+    if not sequences:
+        raise ValueError("cannot pad an empty list of sequences")
+    seqs = [torch.as_tensor(s, dtype=torch.long)[:max_len] for s in sequences]
+    out = torch.full((len(seqs), max(len(s) for s in seqs)), pad_id, dtype=torch.long)
+    for row, s in zip(out, seqs):
+        row[:len(s)] = s
+    return out
+
+
+def shift_targets(tokens: torch.Tensor) -> Batch:
+    """``(inputs, targets)`` from a padded ``(batch, length)`` tensor: the
+    target at each position is the next token; pad and ``<bos>`` targets
+    become ``<pad>`` so the loss ignores them."""
+    inputs = tokens[:, :-1]
+    targets = tokens[:, 1:].clone()
+    targets[targets == BOS_ID] = PAD_ID
+    return inputs, targets
+
+
+def _generator(seed: int, *salt: int) -> torch.Generator:
+    g = torch.Generator()
+    value = seed
+    for s in salt:
+        value = value * 1_000_003 + s
+    return g.manual_seed(value % (2 ** 63))
+
+
+class WindowBatches:
+    """Random windows of ``seq_len`` inputs (and their shifted targets) over
+    the encoded stream; ``batch(step)`` depends only on ``seed`` and ``step``."""
+
+    def __init__(self, corpus: EncodedCorpus, batch_size: int = 64, seq_len: int = 128, seed: int = 0):
+        if batch_size < 1 or seq_len < 1:
+            raise ValueError(f"batch_size and seq_len must be positive, got {batch_size}, {seq_len}")
+        if corpus.num_tokens < seq_len + 1:
+            raise DataError(f"the corpus has {corpus.num_tokens} tokens, fewer than one window "
+                            f"of seq_len + 1 = {seq_len + 1}; use a smaller --seq-len")
+        self.corpus, self.batch_size, self.seq_len, self.seed = corpus, batch_size, seq_len, seed
+        self._span = torch.arange(seq_len + 1)
+
+    def batch(self, step: int) -> Batch:
+        high = self.corpus.num_tokens - self.seq_len
+        starts = torch.randint(high, (self.batch_size,), generator=_generator(self.seed, step))
+        return shift_targets(self.corpus.ids[starts[:, None] + self._span].long())
+
+    def eval_batches(self) -> Iterator[Batch]:
+        """Consecutive windows covering every target token exactly once."""
+        ids, n, step = self.corpus.ids, self.corpus.num_tokens, self.seq_len
+        starts = list(range(0, n - 1, step))
+        for i in range(0, len(starts), self.batch_size):
+            chunk = [ids[s:s + step + 1] for s in starts[i:i + self.batch_size]]
+            yield shift_targets(pad_sequences(chunk))
+
+
+class RecordBatches:
+    """Whole records, padded per batch, reshuffled every epoch."""
+
+    def __init__(self, corpus: EncodedCorpus, batch_size: int = 32, max_len: int | None = None,
+                 seed: int = 0, shuffle: bool = True):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if max_len is not None and max_len < 1:
+            raise ValueError(f"max_len must be positive, got {max_len}")
+        self.corpus, self.batch_size, self.max_len = corpus, batch_size, max_len
+        self.seed, self.shuffle = seed, shuffle
+        self._epoch, self._order = -1, torch.arange(len(corpus))
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Rounded up: the last, smaller batch is used, not dropped."""
+        return -(-len(self.corpus) // self.batch_size)
+
+    def _rows(self, indices: Iterable[int]) -> Batch:
+        cut = None if self.max_len is None else self.max_len + 1  # +1: inputs and targets
+        return shift_targets(pad_sequences([self.corpus.record(int(i)) for i in indices], max_len=cut))
+
+    def batch(self, step: int) -> Batch:
+        epoch, index = divmod(step, self.batches_per_epoch)
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._order = (torch.randperm(len(self.corpus), generator=_generator(self.seed, epoch))
+                           if self.shuffle else torch.arange(len(self.corpus)))
+        return self._rows(self._order[index * self.batch_size:(index + 1) * self.batch_size])
+
+    def eval_batches(self) -> Iterator[Batch]:
+        for i in range(0, len(self.corpus), self.batch_size):
+            yield self._rows(range(i, min(i + self.batch_size, len(self.corpus))))

@@ -1,0 +1,269 @@
+"""Command line: ``python -m charrnn {demo,prepare,train,sample,evaluate}``.
+
+Every problem a user can cause is reported as one line on stderr with a
+non-zero exit status; tracebacks are for bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .batches import EncodedCorpus, RecordBatches, WindowBatches
+from .checkpoint import load_checkpoint, load_model
+from .data import ReadStats, format_record, load_records, split_records, write_records
+from .errors import CharRNNError
+from .metrics import evaluate
+from .model import CELLS, CharRNN, ModelConfig
+from .sample import generate_batch
+from .train import TrainConfig, Trainer
+from .vocab import CharVocab
+
+# Data settings are saved in the checkpoint so --resume rebuilds the same
+# batches; None on the command line means "from the checkpoint, else this".
+DATA_DEFAULTS = {
+    "data": None, "categories": None, "limit": None, "sample": None, "val_fraction": 0.1,
+    "min_freq": 1, "batching": "windows", "batch_size": 32, "seq_len": 128, "max_len": None,
+    "seed": 0,
+}
+DEMO_STEPS = 300
+NEXT_STEPS = """\
+Next steps
+  make lab                      open the notebooks in JupyterLab (notebooks/)
+  python -m charrnn sample --checkpoint {ckpt} --prefix "We propose" --temperature 0.8
+  Real arXiv data: download the Kaggle snapshot (arxiv-metadata-oai-snapshot.json or the .zip)
+  from https://www.kaggle.com/datasets/Cornell-University/arxiv, then
+    python -m charrnn prepare arxiv.zip --out data/arxiv-small.jsonl --categories cs.LG --sample 20000
+    python -m charrnn train --data data/arxiv-small.jsonl --cell lstm --layers 2 --hidden 512 \\
+        --steps 5000 --out runs/arxiv.pt
+  Run `python -m charrnn train --help` for every option."""
+
+
+# --------------------------------------------------------------------- helpers
+def _categories(text: str | None) -> list[str] | None:
+    return [c for c in text.split(",") if c.strip()] if text else None
+
+
+def _load_split(settings: dict) -> tuple[list[str], list[str], ReadStats]:
+    stats = ReadStats()
+    records = load_records(settings["data"], categories=_categories(settings["categories"]),
+                           limit=settings["limit"], sample=settings["sample"],
+                           seed=settings["seed"], stats=stats)
+    train, val = split_records(records, settings["val_fraction"])
+    return [format_record(r) for r in train], [format_record(r) for r in val], stats
+
+
+def _batcher(texts: list[str], vocab: CharVocab, settings: dict, seed: int):
+    corpus = EncodedCorpus.from_texts(texts, vocab)
+    if settings["batching"] == "records":
+        return RecordBatches(corpus, settings["batch_size"], settings["max_len"], seed=seed)
+    return WindowBatches(corpus, settings["batch_size"], settings["seq_len"], seed=seed)
+
+
+def _print_samples(model, vocab, seed: int, length: int = 240) -> None:
+    print("\nSamples (each starts a new record: title ; abstract)")
+    for label, temperature in (("greedy", 0.0), ("temperature 0.5", 0.5), ("temperature 1.0", 1.0)):
+        text = generate_batch(model, vocab, "", 1, length, temperature, seed=seed)[0]
+        print(f"  [{label}] {text}")
+
+
+# -------------------------------------------------------------------- commands
+def cmd_prepare(args) -> None:
+    stats = ReadStats()
+    records = load_records(args.input, categories=_categories(args.categories), limit=args.limit,
+                           sample=args.sample, seed=args.seed, stats=stats)
+    count = write_records(records, args.out)
+    print(stats.summary())
+    print(f"wrote {count} records to {args.out}")
+
+
+def cmd_train(args, demo: bool = False) -> None:
+    ckpt = load_checkpoint(args.resume) if args.resume else None
+    saved = ckpt.get("data_config", {}) if ckpt else {}
+    settings = {k: (getattr(args, k) if getattr(args, k) is not None else saved.get(k, default))
+                for k, default in DATA_DEFAULTS.items()}
+    if settings["data"] is not None:
+        settings["data"] = str(settings["data"])
+    train_texts, val_texts, stats = _load_split(settings)
+    print(stats.summary())
+    out = Path(args.out or args.resume or ("runs/demo.pt" if demo else "runs/charrnn.pt"))
+
+    if ckpt:
+        vocab = CharVocab.from_dict(ckpt["vocab"])
+        overrides = {k: getattr(args, k) for k in ("steps", "lr", "eval_every") if getattr(args, k) is not None}
+        train_data = _batcher(train_texts, vocab, settings, settings["seed"])
+        val_data = _batcher(val_texts, vocab, settings, settings["seed"]) if val_texts else None
+        trainer = Trainer.from_checkpoint(args.resume, train_data, val_data, checkpoint_path=out,
+                                          **overrides)
+        trainer.data_config = settings
+        print(f"resuming {args.resume} at step {trainer.step} of {trainer.config.steps}")
+    else:
+        torch.manual_seed(settings["seed"])
+        vocab = CharVocab.from_texts(train_texts, min_freq=settings["min_freq"])
+        train_data = _batcher(train_texts, vocab, settings, settings["seed"])
+        val_data = _batcher(val_texts, vocab, settings, settings["seed"]) if val_texts else None
+        model = CharRNN(ModelConfig(vocab_size=len(vocab), cell=args.cell, embed_dim=args.embed,
+                                    hidden_size=args.hidden, num_layers=args.layers,
+                                    dropout=args.dropout))
+        config = TrainConfig(steps=args.steps or (DEMO_STEPS if demo else 1000), lr=args.lr or 3e-3,
+                             clip_norm=None if args.clip == 0 else args.clip,
+                             schedule=args.schedule, warmup_steps=args.warmup,
+                             eval_every=args.eval_every or 100, device=args.device, amp=not args.no_amp)
+        trainer = Trainer(model, vocab, train_data, val_data, config, checkpoint_path=out,
+                          data_config=settings)
+    print(f"{len(train_texts)} training / {len(val_texts)} validation records, "
+          f"vocabulary of {len(vocab)} tokens; model: {trainer.model.config.cell}, "
+          f"{trainer.model.num_parameters:,} parameters, device {trainer.device}")
+    history = trainer.fit(progress=not args.no_progress)
+    print(f"{'stopped' if trainer.interrupted else 'finished'} at step {trainer.step}: "
+          f"{history.chars_per_second:,.0f} characters/second; checkpoint {out}")
+    if val_data is not None:
+        print(f"validation: {evaluate(trainer.model, val_data)}")
+    _print_samples(trainer.model, vocab, settings["seed"])
+    if demo:
+        print("\n" + NEXT_STEPS.format(ckpt=out))
+    if trainer.interrupted:
+        print(f"Continue with: python -m charrnn train --resume {out}")
+
+
+def cmd_sample(args) -> None:
+    model, vocab = load_model(args.checkpoint, args.device)
+    texts = generate_batch(model, vocab, args.prefix, args.n, args.length, args.temperature,
+                           args.top_k, args.top_p, seed=args.seed)
+    print("\n\n".join(texts))
+
+
+def cmd_evaluate(args) -> None:
+    model, vocab = load_model(args.checkpoint, args.device)
+    stats = ReadStats()
+    records = load_records(args.data, categories=_categories(args.categories), limit=args.limit,
+                           stats=stats)
+    if args.split != "all":
+        train, val = split_records(records, args.val_fraction)
+        records = val if args.split == "val" else train
+    texts = [format_record(r) for r in records]
+    corpus = EncodedCorpus.from_texts(texts, vocab)
+    print(f"{stats.summary()}; evaluating {len(texts)} records ({args.split})")
+    print(evaluate(model, RecordBatches(corpus, args.batch_size, shuffle=False)))
+    if vocab.unknown_count:
+        print(f"note: {vocab.unknown_count} characters were outside the model's vocabulary "
+              "and were scored as <unk>")
+
+
+# ---------------------------------------------------------------------- parser
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _add_data_args(p, with_sampling: bool = True) -> None:
+    p.add_argument("--data", type=Path, help="arXiv JSON lines (.json/.jsonl/.gz/.zip); "
+                   "default: the embedded corpus")
+    p.add_argument("--categories", help="comma-separated category filter, e.g. cs.LG,stat.ML or hep")
+    p.add_argument("--limit", type=_positive_int, help="read at most this many records")
+    if with_sampling:
+        p.add_argument("--sample", type=_positive_int, help="seeded random sample of this many records")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="charrnn", description=(
+        "Character-level RNN language models on arXiv titles + abstracts."))
+    parser.add_argument("--version", action="version", version=f"charrnn {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("prepare", help="cut a Kaggle arXiv file/zip down to a smaller JSON-lines sample")
+    p.add_argument("input", type=Path, help="arxiv-metadata-oai-snapshot.json, .jsonl, .gz or the Kaggle .zip")
+    p.add_argument("--out", type=Path, required=True, help="output .jsonl file")
+    p.add_argument("--categories", help="comma-separated category filter, e.g. cs.LG,stat.ML")
+    p.add_argument("--limit", type=_positive_int, help="read at most this many records")
+    p.add_argument("--sample", type=_positive_int, help="seeded random sample of this many records")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_prepare)
+
+    for name, text in (("train", "train a model and write a checkpoint"),
+                       ("demo", "train a small model on the embedded corpus (about a minute on a CPU)")):
+        p = sub.add_parser(name, help=text, description=text)
+        _add_data_args(p)
+        p.add_argument("--val-fraction", type=float, help="share of records held out (default 0.1)")
+        p.add_argument("--min-freq", type=_positive_int, help="rarer characters become <unk> (default 1)")
+        g = p.add_argument_group("model")
+        g.add_argument("--cell", choices=CELLS, default="lstm")
+        g.add_argument("--layers", type=_positive_int, default=1)
+        g.add_argument("--hidden", type=_positive_int, default=256)
+        g.add_argument("--embed", type=_positive_int, default=64)
+        g.add_argument("--dropout", type=float, default=0.0)
+        g = p.add_argument_group("batches")
+        g.add_argument("--batching", choices=("windows", "records"),
+                       help="random windows over the stream (default) or whole padded records")
+        g.add_argument("--batch-size", type=_positive_int, help="default 32")
+        g.add_argument("--seq-len", type=_positive_int, help="window length (default 128)")
+        g.add_argument("--max-len", type=_positive_int, help="cut records to this length (records mode)")
+        g = p.add_argument_group("optimisation")
+        g.add_argument("--steps", type=_positive_int, help=f"total steps (default 1000; demo {DEMO_STEPS})")
+        g.add_argument("--lr", type=float, help="Adam learning rate (default 3e-3)")
+        g.add_argument("--clip", type=float, default=1.0, help="max gradient norm, 0 for none (default 1.0)")
+        g.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
+        g.add_argument("--warmup", type=int, default=0, help="linear warm-up steps")
+        g.add_argument("--eval-every", type=_positive_int, help="validate every N steps (default 100)")
+        g.add_argument("--seed", type=int, help="seed for model, split sample and batches (default 0)")
+        g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+        g.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+        g = p.add_argument_group("checkpoints")
+        g.add_argument("--out", type=Path, help="checkpoint path (default runs/charrnn.pt)")
+        g.add_argument("--resume", type=Path, help="continue training from this checkpoint")
+        g.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.set_defaults(func=lambda a, demo=(name == "demo"): cmd_train(a, demo=demo))
+
+    p = sub.add_parser("sample", help="generate text from a checkpoint")
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--prefix", default="", help="text to continue (default: start a new record)")
+    p.add_argument("-n", type=int, default=1, help="number of samples, generated as one batch")
+    p.add_argument("--length", type=int, default=300, help="max new characters per sample")
+    p.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("evaluate", help="loss in nats, bits/char and perplexity of a checkpoint on a file")
+    p.add_argument("--checkpoint", type=Path, required=True)
+    _add_data_args(p, with_sampling=False)
+    p.add_argument("--split", choices=("all", "val", "train"), default="all",
+                   help="which records of the file: all (default) or the train/val split by id hash")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--batch-size", type=_positive_int, default=32)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"charrnn: warning: {message}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    previous_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+    try:
+        args.func(args)
+    except BrokenPipeError:  # output piped into `head`: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (CharRNNError, ValueError, OSError) as e:
+        print(f"charrnn: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("charrnn: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        warnings.formatwarning = previous_format
+    return 0

@@ -1,0 +1,288 @@
+"""Reading arXiv metadata records and turning them into training text.
+
+The Kaggle snapshot (``arxiv-metadata-oai-snapshot.json``) is JSON lines, one
+paper per line, about 4 GB. The origin notebook read it whole with
+``pandas.read_json``; here records are streamed one line at a time from a
+``.json``/``.jsonl`` file, a ``.gz`` of one, or the Kaggle ``.zip``, so memory
+stays flat whatever the file size. A damaged line is skipped and counted
+rather than ending the run.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import heapq
+import io
+import json
+import os
+import random
+import re
+import warnings
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .errors import DataError
+
+SEPARATOR = " ; "  # between title and abstract, as in the origin notebook
+_WHITESPACE = re.compile(r"\s+")
+
+
+def default_corpus_path() -> Path:
+    """The small corpus shipped with the package (written for this project in
+    the style of arXiv titles + abstracts; not real papers)."""
+    return Path(str(resources.files("charrnn") / "assets" / "corpus.jsonl"))
+
+
+@dataclass
+class ReadStats:
+    """What happened while reading a file: how many lines, how many usable."""
+
+    path: str = ""
+    lines: int = 0           # non-blank lines seen
+    records: int = 0         # usable records that passed the filter
+    malformed: int = 0       # lines that are not a JSON object with text fields
+    first_bad_line: int | None = None
+    filtered_out: int = 0    # usable records rejected by the category filter
+
+    def note_bad(self, line_number: int) -> None:
+        self.malformed += 1
+        if self.first_bad_line is None:
+            self.first_bad_line = line_number
+
+    def summary(self) -> str:
+        text = f"{self.path}: {self.records} records from {self.lines} lines"
+        if self.filtered_out:
+            text += f", {self.filtered_out} outside the category filter"
+        if self.malformed:
+            text += (f", {self.malformed} malformed line(s) skipped "
+                     f"(first at line {self.first_bad_line})")
+        return text
+
+
+# ---------------------------------------------------------------------- reading
+@contextmanager
+def _open_binary_lines(path: Path) -> Iterator[Iterable[bytes]]:
+    """Open a JSON-lines source as a binary line iterator, looking inside
+    ``.zip`` archives (Kaggle's download) and ``.gz`` files."""
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            raise DataError(f"{path}: not a valid zip archive") from None
+        with archive:
+            members = [m for m in archive.infolist()
+                       if m.filename.lower().endswith((".json", ".jsonl")) and not m.is_dir()]
+            if not members:
+                raise DataError(f"{path}: the archive holds no .json or .jsonl file")
+            member = max(members, key=lambda m: m.file_size)
+            with archive.open(member) as f:
+                yield f
+    elif suffix == ".gz":
+        with gzip.open(path, "rb") as f:
+            yield f
+    else:
+        with open(path, "rb") as f:
+            yield f
+
+
+def _parse(line: bytes) -> dict | None:
+    """One JSON line -> a record, or None when the line is damaged."""
+    try:
+        return _as_record(json.loads(line))
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _as_record(item: object) -> dict | None:
+    """The item if it is an object with string ``title`` and ``abstract``."""
+    if not isinstance(item, dict):
+        return None
+    if not isinstance(item.get("title"), str) or not isinstance(item.get("abstract"), str):
+        return None
+    return item
+
+
+def _matches(record: dict, categories: Sequence[str] | None) -> bool:
+    """True when one of the record's categories equals a wanted code, or lies
+    inside a wanted archive (``"cs"`` matches ``cs.LG``)."""
+    if not categories:
+        return True
+    own = str(record.get("categories", "")).split()
+    return any(c == want or c.startswith(want + ".") for c in own for want in categories)
+
+
+def iter_records(path: str | os.PathLike | None = None,
+                 categories: Sequence[str] | None = None,
+                 stats: ReadStats | None = None) -> Iterator[dict]:
+    """Stream records from a JSON-lines file (default: the embedded corpus).
+
+    Damaged lines are skipped and counted in ``stats``; pass a
+    :class:`ReadStats` to see the counts. A file that is a single JSON array
+    (not JSON lines) is accepted too, though it has to be read whole.
+    """
+    path = Path(path) if path is not None else default_corpus_path()
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a .json, .jsonl, .gz or .zip file")
+    stats = stats if stats is not None else ReadStats()
+    stats.path = str(path)
+    categories = [c.strip() for c in categories or [] if c.strip()]
+    with _open_binary_lines(path) as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            if stats.lines == 0 and line.lstrip().startswith(b"["):
+                yield from _iter_json_array(line + b"".join(lines), categories, stats)
+                return
+            stats.lines += 1
+            record = _parse(line)
+            if record is None:
+                stats.note_bad(number)
+            elif not _matches(record, categories):
+                stats.filtered_out += 1
+            else:
+                stats.records += 1
+                yield record
+
+
+def _iter_json_array(blob: bytes, categories, stats: ReadStats) -> Iterator[dict]:
+    try:
+        items = json.loads(blob)
+    except ValueError as e:
+        raise DataError(f"{stats.path}: starts like a JSON array but does not parse ({e})") from None
+    for number, item in enumerate(items, start=1):
+        stats.lines += 1
+        record = _as_record(item)
+        if record is None:
+            stats.note_bad(number)
+        elif not _matches(record, categories):
+            stats.filtered_out += 1
+        else:
+            stats.records += 1
+            yield record
+
+
+def load_records(path: str | os.PathLike | None = None, *,
+                 categories: Sequence[str] | None = None,
+                 limit: int | None = None,
+                 sample: int | None = None,
+                 seed: int = 0,
+                 stats: ReadStats | None = None) -> list[dict]:
+    """Read records into a list (default file: the embedded corpus).
+
+    ``limit`` stops after that many usable records; ``sample`` then keeps a
+    seeded uniform random sample of that many (reservoir sampling, so the
+    file is still streamed once), in file order. Damaged lines are skipped
+    with one warning that names the first; a file with no usable record
+    raises :class:`DataError`.
+    """
+    for name, value in (("limit", limit), ("sample", sample)):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be a positive number of records, got {value}")
+    stats = stats if stats is not None else ReadStats()
+    stream = iter_records(path, categories, stats)
+    if limit is not None:
+        stream = (r for _, r in zip(range(limit), stream))
+    if sample is None:
+        records = list(stream)
+    else:
+        records = _reservoir_sample(stream, sample, seed)
+    if stats.malformed:
+        warnings.warn(f"{stats.path}: skipped {stats.malformed} malformed line(s); "
+                      f"the first is line {stats.first_bad_line}", stacklevel=2)
+    if not records:
+        why = f" ({stats.malformed} malformed line(s))" if stats.malformed else ""
+        if stats.filtered_out:
+            why = f" (none of {stats.filtered_out} records is in categories {list(categories)})"
+        raise DataError(f"{stats.path}: no usable record with a title and an abstract{why}")
+    return records
+
+
+def _reservoir_sample(stream: Iterable[dict], k: int, seed: int) -> list[dict]:
+    """Uniform sample of k items from a stream of unknown length, kept in
+    stream order: each item gets a seeded random key, the k smallest win."""
+    rng = random.Random(seed)
+    heap: list[tuple[float, int, dict]] = []  # max-heap on key via negation
+    for index, item in enumerate(stream):
+        key = rng.random()
+        if len(heap) < k:
+            heapq.heappush(heap, (-key, index, item))
+        elif key < -heap[0][0]:
+            heapq.heapreplace(heap, (-key, index, item))
+    return [item for _, _, item in sorted(heap, key=lambda t: t[1])]
+
+
+# ------------------------------------------------------------------- formatting
+def normalize_whitespace(text: str) -> str:
+    """Collapse runs of whitespace (the snapshot's hard line breaks and
+    indentation inside titles and abstracts) to single spaces."""
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def format_record(record: dict) -> str:
+    """``"title ; abstract"`` with whitespace normalised: the text one record
+    contributes to the corpus, as in the origin notebook."""
+    return normalize_whitespace(record["title"]) + SEPARATOR + normalize_whitespace(record["abstract"])
+
+
+def load_texts(path: str | os.PathLike | None = None, **kwargs) -> list[str]:
+    """Formatted texts of :func:`load_records` (same arguments)."""
+    return [format_record(r) for r in load_records(path, **kwargs)]
+
+
+# --------------------------------------------------------------------- splitting
+def _split_key(record: dict) -> str:
+    return str(record.get("id") or format_record(record))
+
+
+def is_validation(record: dict, val_fraction: float) -> bool:
+    """Stable membership of the validation split: the sha1 of the record id
+    (or of its text when it has none) decides, so the split does not depend on
+    file order, sampling, or how many records were read."""
+    digest = hashlib.sha1(_split_key(record).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2 ** 64 < val_fraction
+
+
+def split_records(records: Sequence[dict], val_fraction: float = 0.1) -> tuple[list[dict], list[dict]]:
+    """Deterministic train/validation split by hashed record id.
+
+    With ``val_fraction > 0`` and at least two records, validation is never
+    empty: if the hash puts no record there, the one with the smallest hash
+    moves over.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    train = [r for r in records if not is_validation(r, val_fraction)]
+    val = [r for r in records if is_validation(r, val_fraction)]
+    if val_fraction > 0 and not val and len(train) >= 2:
+        pick = min(range(len(train)),
+                   key=lambda i: hashlib.sha1(_split_key(train[i]).encode("utf-8")).digest())
+        val.append(train.pop(pick))
+    return train, val
+
+
+def write_records(records: Iterable[dict], path: str | os.PathLike,
+                  fields: Sequence[str] = ("id", "title", "abstract", "categories")) -> int:
+    """Write records as JSON lines, atomically (a temporary file renamed into
+    place), keeping only ``fields``. Returns the number written."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    try:
+        with io.open(tmp, "w", encoding="utf-8") as f:
+            for record in records:
+                f.write(json.dumps({k: record[k] for k in fields if k in record}, ensure_ascii=False))
+                f.write("\n")
+                count += 1
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return count

@@ -1,0 +1,98 @@
+"""The character language model: embedding -> recurrent core -> linear.
+
+``forward(x, state)`` returns ``(logits, state)``. Handing the state back is
+what makes generation O(n): the next call continues from where the last one
+stopped instead of re-reading the whole text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .errors import CheckpointError
+from .layers import ScratchRNN
+
+CELLS = ("scratch", "rnn", "gru", "lstm")
+
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # LSTM carries (h, c)
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild the network (saved in checkpoints)."""
+
+    vocab_size: int
+    cell: str = "lstm"
+    embed_dim: int = 64
+    hidden_size: int = 256
+    num_layers: int = 1
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}")
+        for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+class CharRNN(nn.Module):
+    """Embedding -> ``scratch``/``rnn``/``gru``/``lstm`` -> linear over the vocabulary."""
+
+    def __init__(self, config: ModelConfig | None = None, **kwargs):
+        super().__init__()
+        self.config = config if config is not None else ModelConfig(**kwargs)
+        c = self.config
+        self.embedding = nn.Embedding(c.vocab_size, c.embed_dim)
+        between = c.dropout if c.num_layers > 1 else 0.0
+        if c.cell == "scratch":
+            self.rnn = ScratchRNN(c.embed_dim, c.hidden_size, c.num_layers, dropout=between)
+        else:
+            core = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[c.cell]
+            self.rnn = core(c.embed_dim, c.hidden_size, c.num_layers, batch_first=True, dropout=between)
+        self.dropout = nn.Dropout(c.dropout)
+        self.head = nn.Linear(c.hidden_size, c.vocab_size)
+
+    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """``x``: ``(batch, time)`` token ids -> logits ``(batch, time, vocab)``
+        and the recurrent state after the last step."""
+        if x.ndim != 2:
+            raise ValueError(f"expected token ids of shape (batch, time), got {tuple(x.shape)}")
+        hidden, state = self.rnn(self.embedding(x), state)
+        return self.head(self.dropout(hidden)), state
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def extra_repr(self) -> str:
+        return f"{self.num_parameters:,} parameters"
+
+    def load_weights(self, state_dict: dict) -> None:
+        """``load_state_dict`` with a message that names a vocabulary or shape
+        mismatch instead of a wall of tensor sizes."""
+        theirs = state_dict.get("embedding.weight")
+        if theirs is not None and theirs.shape[0] != self.config.vocab_size:
+            raise CheckpointError(f"the weights are for a vocabulary of {theirs.shape[0]} tokens, "
+                                  f"this model has {self.config.vocab_size}")
+        try:
+            self.load_state_dict(state_dict)
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()
+            raise CheckpointError("the weights do not fit this model: "
+                                  + " ".join(line.strip() for line in first[1:3] or first)) from None
+
+
+def state_to(state: State | None, fn) -> State | None:
+    """Apply ``fn`` to every tensor of a recurrent state (LSTM states are pairs)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(fn(s) for s in state)
+    return fn(state)
+

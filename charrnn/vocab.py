@@ -1,0 +1,164 @@
+"""The character vocabulary: one token per character, plus four special tokens.
+
+The origin notebook gave its special tokens hard-coded ids (100, 101, 102), so a
+corpus with more than 100 distinct characters silently shared ids between a
+letter and ``<EOS>``; it also used ``' '`` and ``'\\n'`` as begin/end markers,
+which are ordinary characters of the text. Here the special tokens always take
+ids 0-3 and are multi-character strings, so no character can ever collide
+with them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections import Counter
+from collections.abc import Iterable
+
+import numpy as np
+
+from .errors import CharRNNError
+
+PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
+SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
+
+_FORMAT = "charrnn-vocab"
+
+
+class CharVocab:
+    """Maps characters to integer ids and back.
+
+    Ids 0-3 are ``<pad>``, ``<bos>``, ``<eos>``, ``<unk>``; characters follow in
+    sorted order, so the same set of characters always gives the same ids.
+    Characters not in the vocabulary encode to ``<unk>``: they are counted in
+    :attr:`unknown_count` and reported in one warning per vocabulary.
+    """
+
+    pad_id, bos_id, eos_id, unk_id = PAD_ID, BOS_ID, EOS_ID, UNK_ID
+
+    def __init__(self, chars: Iterable[str]):
+        chars = sorted(set(chars))
+        for c in chars:
+            if len(c) != 1:
+                raise CharRNNError(f"vocabulary entries must be single characters, got {c!r}")
+        self.itos: list[str] = list(SPECIAL_TOKENS) + chars
+        self.stoi: dict[str, int] = {s: i for i, s in enumerate(self.itos)}
+        self.unknown_count = 0
+        self._warned_unknown = False
+        # Vectorised encoding: sorted code points and the id of each.
+        self._codepoints = np.array([ord(c) for c in chars], dtype=np.int64)
+        self._codepoint_ids = np.arange(len(SPECIAL_TOKENS), len(self.itos), dtype=np.int64)
+
+    # ----------------------------------------------------------------- building
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], min_freq: int = 1) -> "CharVocab":
+        """Build a vocabulary from texts; characters seen fewer than ``min_freq``
+        times are left out, so they encode to ``<unk>``."""
+        if min_freq < 1:
+            raise ValueError(f"min_freq must be at least 1, got {min_freq}")
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(text)
+        return cls(c for c, n in counts.items() if n >= min_freq)
+
+    # ------------------------------------------------------------------ queries
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, char: str) -> bool:
+        return char in self.stoi and char not in SPECIAL_TOKENS
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CharVocab) and self.itos == other.itos
+
+    def __repr__(self) -> str:
+        return f"CharVocab({len(self.chars)} characters + {len(SPECIAL_TOKENS)} special tokens)"
+
+    @property
+    def chars(self) -> list[str]:
+        """The ordinary characters, without the special tokens."""
+        return self.itos[len(SPECIAL_TOKENS):]
+
+    # ------------------------------------------------------------ encode/decode
+    def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
+        """Turn text into ids; optionally wrap it in ``<bos>`` ... ``<eos>``."""
+        return self.encode_array(text, add_bos, add_eos).tolist()
+
+    def encode_array(self, text: str, add_bos: bool = False, add_eos: bool = False) -> np.ndarray:
+        """Like :meth:`encode` but returns an ``int64`` numpy array; fast on
+        long texts because the lookup is done in numpy, not per character."""
+        points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        pos = np.searchsorted(self._codepoints, points)
+        pos = np.minimum(pos, max(len(self._codepoints) - 1, 0))
+        if len(self._codepoints):
+            known = self._codepoints[pos] == points
+            ids = np.where(known, self._codepoint_ids[pos], UNK_ID)
+        else:
+            known = np.zeros(len(points), dtype=bool)
+            ids = np.full(len(points), UNK_ID, dtype=np.int64)
+        if not known.all():
+            self._note_unknown(text, known)
+        parts = [np.array([BOS_ID])] if add_bos else []
+        parts.append(ids)
+        if add_eos:
+            parts.append(np.array([EOS_ID]))
+        return np.concatenate(parts).astype(np.int64)
+
+    def _note_unknown(self, text: str, known: np.ndarray) -> None:
+        missing = int((~known).sum())
+        self.unknown_count += missing
+        if not self._warned_unknown:
+            self._warned_unknown = True
+            chars = sorted({text[i] for i in np.flatnonzero(~known)[:1000]})
+            shown = ", ".join(repr(c) for c in chars[:10])
+            warnings.warn(
+                f"{missing} character(s) not in the vocabulary were encoded as {UNK}: {shown}"
+                " (further unknown characters are counted in vocab.unknown_count, not warned again)",
+                stacklevel=3,
+            )
+
+    def decode(self, ids: Iterable[int], skip_special: bool = True) -> str:
+        """Turn ids back into text. Special tokens are dropped unless
+        ``skip_special=False``, in which case they appear as ``<bos>`` etc."""
+        out = []
+        n = len(self.itos)
+        for i in ids:
+            i = int(i)
+            if not 0 <= i < n:
+                raise CharRNNError(f"id {i} is outside the vocabulary (size {n})")
+            if i < len(SPECIAL_TOKENS) and skip_special:
+                continue
+            out.append(self.itos[i])
+        return "".join(out)
+
+    # ------------------------------------------------------------- persistence
+    def to_dict(self) -> dict:
+        return {"format": _FORMAT, "version": 1, "special_tokens": list(SPECIAL_TOKENS),
+                "chars": self.chars}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CharVocab":
+        if not isinstance(data, dict) or data.get("format") != _FORMAT:
+            raise CharRNNError("not a charrnn vocabulary (missing 'format': 'charrnn-vocab')")
+        if list(data.get("special_tokens", [])) != list(SPECIAL_TOKENS):
+            raise CharRNNError(f"vocabulary has special tokens {data.get('special_tokens')}, "
+                               f"this version of charrnn expects {list(SPECIAL_TOKENS)}")
+        return cls(data["chars"])
+
+    def save(self, path: str | os.PathLike) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, ensure_ascii=False, indent=1)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "CharVocab":
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise CharRNNError(f"{path}: not valid JSON ({e})") from None
+        try:
+            return cls.from_dict(data)
+        except CharRNNError as e:
+            raise CharRNNError(f"{path}: {e}") from None
