@@ -32,7 +32,7 @@ DATA_DEFAULTS = {
     "min_freq": 1, "batching": "windows", "batch_size": 32, "seq_len": 128, "max_len": None,
     "seed": 0,
 }
-DEMO_STEPS = 300
+DEMO_STEPS = 800
 NEXT_STEPS = """\
 Next steps
   make lab                      open the notebooks in JupyterLab (notebooks/)

@@ -1,0 +1,84 @@
+"""Helpers shared by the tests (imported as ``helpers``): invented records
+and stub models with CharRNN's forward signature."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from torch import nn
+
+
+# ------------------------------------------------------------------ records
+def _record(i: int, title: str, abstract: str, categories: str) -> dict:
+    return {"id": f"test-{i:04d}", "title": title, "abstract": abstract, "categories": categories}
+
+
+TINY_RECORDS = [
+    _record(1, "Sparse Attention for\n  Long Sequences",
+            "  We study sparse attention patterns for long sequences.\nThe method is fast.\n",
+            "cs.LG stat.ML"),
+    _record(2, "On the Spectral Gap of Random Graphs",
+            "We bound the spectral gap of sparse random regular graphs.", "math.CO math.PR"),
+    _record(3, "Gauge Anomalies in Six Dimensions",
+            "  We classify gauge anomalies of six-dimensional supergravity\ntheories.\n", "hep-th"),
+    _record(4, "Neural Operators for Fluid Flows",
+            "Neural operators learn solution maps of partial differential equations.", "cs.LG physics.flu-dyn"),
+    _record(5, "A Note on Cs2 Registers", "This record is in the invented archive cs2.", "cs2.XX"),
+    _record(6, "Quantum Error Correction with Few Qubits",
+            "  We present a code that corrects one error\nwith five physical qubits.\n", "quant-ph"),
+    _record(7, "Bayesian Inference for Stellar Ages",
+            "We infer ages of stars from asteroseismic data.", "astro-ph.SR stat.AP"),
+    _record(8, "Convex Relaxations of Graph Cuts",
+            "Semidefinite relaxations give tight bounds for graph cut problems.", "cs.DS math.OC"),
+    _record(9, "Phonons in Twisted Bilayers",
+            "  We compute phonon spectra of twisted bilayer graphene\nat small angles.\n", "cond-mat.mes-hall"),
+    _record(10, "Causal Discovery from Time Series",
+            "We learn causal graphs from multivariate time series with lags.", "stat.ME cs.AI"),
+    _record(11, "Lattice Estimates of Hadron Masses",
+            "We compute hadron masses on fine lattices.", "hep-lat hep-ph"),
+    _record(12, "Transformers Are Not Always Needed",
+            "Small recurrent networks remain competitive for character models.", "cs.CL"),
+]
+
+
+def to_jsonl_bytes(items) -> bytes:
+    """Records (dicts) and raw lines (str) -> JSON-lines bytes."""
+    lines = [json.dumps(x, ensure_ascii=False) if isinstance(x, dict) else x for x in items]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+class FixedLogits(nn.Module):
+    """Stub with CharRNN's signature ``(x, state) -> (logits, state)`` that
+    returns the same logits at every position."""
+
+    def __init__(self, logits: torch.Tensor):
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(1))  # generate() asks for a parameter's device
+        self.register_buffer("logits", logits.float())
+        self.calls = 0
+
+    def forward(self, x, state=None):
+        self.calls += 1
+        batch, steps = x.shape
+        if state is None:
+            state = torch.zeros(1, batch, 1)
+        return self.logits.expand(batch, steps, -1).clone(), state
+
+
+class NextTokenTable(nn.Module):
+    """Stub whose next-token logits depend only on the current input token:
+    a deterministic "language" given by ``table[token] = next token``."""
+
+    def __init__(self, table: dict[int, int], vocab_size: int):
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(1))
+        logits = torch.full((vocab_size, vocab_size), -5.0)
+        for token, nxt in table.items():
+            logits[token, nxt] = 5.0
+        self.register_buffer("logits", logits)
+
+    def forward(self, x, state=None):
+        if state is None:
+            state = torch.zeros(1, x.shape[0], 1)
+        return self.logits[x], state
