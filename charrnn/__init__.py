@@ -21,7 +21,7 @@ from .layers import RNNCell, ScratchRNN
 from .metrics import LossReport, bits_per_char, evaluate, masked_cross_entropy, perplexity
 from .model import CELLS, CharRNN, ModelConfig
 from .sample import generate, generate_batch, next_char_probs
-from .train import History, TrainConfig, Trainer, pick_device, train
+from .training import History, TrainConfig, Trainer, pick_device, train
 from .vocab import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, CharVocab
 
 __version__ = "0.1.0"

@@ -22,7 +22,7 @@ from .errors import CharRNNError
 from .metrics import evaluate
 from .model import CELLS, CharRNN, ModelConfig
 from .sample import generate_batch
-from .train import TrainConfig, Trainer
+from .training import TrainConfig, Trainer
 from .vocab import CharVocab
 
 # Data settings are saved in the checkpoint so --resume rebuilds the same
@@ -111,7 +111,7 @@ def cmd_train(args, demo: bool = False) -> None:
         model = CharRNN(ModelConfig(vocab_size=len(vocab), cell=args.cell, embed_dim=args.embed,
                                     hidden_size=args.hidden, num_layers=args.layers,
                                     dropout=args.dropout))
-        config = TrainConfig(steps=args.steps or (DEMO_STEPS if demo else 1000), lr=args.lr or 3e-3,
+        config = TrainConfig(steps=args.steps or (DEMO_STEPS if demo else 1000), lr=3e-3 if args.lr is None else args.lr,
                              clip_norm=None if args.clip == 0 else args.clip,
                              schedule=args.schedule, warmup_steps=args.warmup,
                              eval_every=args.eval_every or 100, device=args.device, amp=not args.no_amp)

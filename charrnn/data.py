@@ -20,6 +20,7 @@ import random
 import re
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -103,18 +104,25 @@ def _as_record(item: object) -> dict | None:
     """The item if it is an object with string ``title`` and ``abstract``."""
     if not isinstance(item, dict):
         return None
-    if not isinstance(item.get("title"), str) or not isinstance(item.get("abstract"), str):
+    title, abstract = item.get("title"), item.get("abstract")
+    if not isinstance(title, str) or not isinstance(abstract, str):
         return None
+    if not (title + abstract).isascii():
+        try:  # a "\ud83d" escape is valid JSON but no character of any text
+            (title + abstract).encode("utf-8")
+        except UnicodeEncodeError:
+            return None
     return item
 
 
 def _matches(record: dict, categories: Sequence[str] | None) -> bool:
     """True when one of the record's categories equals a wanted code, or lies
-    inside a wanted archive (``"cs"`` matches ``cs.LG``)."""
+    inside a wanted archive or group (``"cs"`` matches ``cs.LG``, ``"hep"``
+    matches ``hep-th`` and ``hep-ph``)."""
     if not categories:
         return True
     own = str(record.get("categories", "")).split()
-    return any(c == want or c.startswith(want + ".") for c in own for want in categories)
+    return any(c == want or c.startswith((want + ".", want + "-")) for c in own for want in categories)
 
 
 def iter_records(path: str | os.PathLike | None = None,
@@ -134,22 +142,28 @@ def iter_records(path: str | os.PathLike | None = None,
     stats = stats if stats is not None else ReadStats()
     stats.path = str(path)
     categories = [c.strip() for c in categories or [] if c.strip()]
-    with _open_binary_lines(path) as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            if stats.lines == 0 and line.lstrip().startswith(b"["):
-                yield from _iter_json_array(line + b"".join(lines), categories, stats)
-                return
-            stats.lines += 1
-            record = _parse(line)
-            if record is None:
-                stats.note_bad(number)
-            elif not _matches(record, categories):
-                stats.filtered_out += 1
-            else:
-                stats.records += 1
-                yield record
+    lines = _numbered_lines(path)
+    for number, line in lines:
+        if not line.strip():
+            continue
+        if stats.lines == 0 and line.lstrip().startswith(b"["):
+            yield from _iter_json_array(line + b"".join(rest for _, rest in lines), categories, stats)
+            return
+        record = _parse(line)
+        if _keep(record, number, categories, stats):
+            yield record
+
+
+def _numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """``(line number, line)`` pairs; a damaged archive or compressed stream
+    (truncated download, not really gzip) becomes a :class:`DataError`."""
+    number = 0
+    try:
+        with _open_binary_lines(path) as lines:
+            for number, line in enumerate(lines, start=1):
+                yield number, line
+    except (EOFError, OSError, zlib.error, zipfile.BadZipFile) as e:
+        raise DataError(f"{path}: the file is damaged or truncated after line {number} ({e})") from None
 
 
 def _iter_json_array(blob: bytes, categories, stats: ReadStats) -> Iterator[dict]:
@@ -158,15 +172,22 @@ def _iter_json_array(blob: bytes, categories, stats: ReadStats) -> Iterator[dict
     except ValueError as e:
         raise DataError(f"{stats.path}: starts like a JSON array but does not parse ({e})") from None
     for number, item in enumerate(items, start=1):
-        stats.lines += 1
         record = _as_record(item)
-        if record is None:
-            stats.note_bad(number)
-        elif not _matches(record, categories):
-            stats.filtered_out += 1
-        else:
-            stats.records += 1
+        if _keep(record, number, categories, stats):
             yield record
+
+
+def _keep(record: dict | None, number: int, categories, stats: ReadStats) -> bool:
+    """Count one parsed line in ``stats``; True if the record is to be used."""
+    stats.lines += 1
+    if record is None:
+        stats.note_bad(number)
+        return False
+    if not _matches(record, categories):
+        stats.filtered_out += 1
+        return False
+    stats.records += 1
+    return True
 
 
 def load_records(path: str | os.PathLike | None = None, *,

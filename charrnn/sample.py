@@ -26,6 +26,8 @@ from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, CharVocab
 
 # Tokens the model may never produce: they are not text.
 _NEVER_SAMPLED = (PAD_ID, BOS_ID, UNK_ID)
+# Temperatures this small (0 included) cannot be divided by in float32: greedy.
+_GREEDY_BELOW = torch.finfo(torch.float32).tiny
 
 
 def check_sampling_args(temperature: float = 1.0, top_k: int | None = None,
@@ -47,9 +49,11 @@ def next_char_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int |
     check_sampling_args(temperature, top_k, top_p)
     logits = logits.float().clone()
     logits[..., list(_NEVER_SAMPLED)] = -torch.inf
-    if temperature == 0:
+    if temperature < _GREEDY_BELOW:
         return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
-    logits = logits / temperature
+    # Shift by the max first: the best logit becomes 0, so dividing by a tiny
+    # temperature cannot overflow (it tends to greedy, as it should).
+    logits = (logits - logits.max(-1, keepdim=True).values) / temperature
     if top_k is not None and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, -torch.inf)
@@ -100,7 +104,7 @@ def generate_batch(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", n
         finished = torch.zeros(n, dtype=torch.bool, device=device)
         for t in range(max_new_chars):
             probs = next_char_probs(last, temperature, top_k, top_p)
-            if temperature == 0:
+            if temperature < _GREEDY_BELOW:
                 nxt = probs.argmax(-1)
             else:
                 nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)

@@ -89,7 +89,7 @@ class CharVocab:
     def encode_array(self, text: str, add_bos: bool = False, add_eos: bool = False) -> np.ndarray:
         """Like :meth:`encode` but returns an ``int64`` numpy array; fast on
         long texts because the lookup is done in numpy, not per character."""
-        points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        points = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32).astype(np.int64)
         pos = np.searchsorted(self._codepoints, points)
         pos = np.minimum(pos, max(len(self._codepoints) - 1, 0))
         if len(self._codepoints):
@@ -145,7 +145,10 @@ class CharVocab:
         if list(data.get("special_tokens", [])) != list(SPECIAL_TOKENS):
             raise CharRNNError(f"vocabulary has special tokens {data.get('special_tokens')}, "
                                f"this version of charrnn expects {list(SPECIAL_TOKENS)}")
-        return cls(data["chars"])
+        chars = data.get("chars")
+        if not isinstance(chars, list) or not all(isinstance(c, str) and len(c) == 1 for c in chars):
+            raise CharRNNError("vocabulary 'chars' must be a list of single characters")
+        return cls(chars)
 
     def save(self, path: str | os.PathLike) -> None:
         with open(path, "w", encoding="utf-8") as f:

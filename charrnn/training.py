@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import math
 import random
+import signal
+import threading
 import time
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -77,6 +80,21 @@ class History:
     @property
     def chars_per_second(self) -> float:
         return self.chars_trained / self.seconds if self.seconds else 0.0
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[Callable[[], bool]]:
+    """Hold back SIGINT (Ctrl-C, or Jupyter's interrupt button) for the
+    duration of the block; yields a function telling whether one came."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False  # signal handlers can only be set in the main thread
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield lambda: bool(received)
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -220,12 +238,17 @@ class Trainer:
                 inputs, targets = self.train_data.batch(self.step)
                 inputs = inputs.to(self.device, non_blocking=True)
                 targets = targets.to(self.device, non_blocking=True)
-                loss, grad_norm = self.train_step(inputs, targets)
-                self.step += 1
-                h.steps.append(self.step)
-                h.train_loss.append(loss)
-                h.grad_norm.append(grad_norm)
-                h.chars_trained += int((targets != PAD_ID).sum())
+                # A Ctrl-C in the middle of an update would leave weights and
+                # step count out of step; it is acted on once the step is done.
+                with _sigint_deferred() as ctrl_c_pressed:
+                    loss, grad_norm = self.train_step(inputs, targets)
+                    self.step += 1
+                    h.steps.append(self.step)
+                    h.train_loss.append(loss)
+                    h.grad_norm.append(grad_norm)
+                    h.chars_trained += int((targets != PAD_ID).sum())
+                if ctrl_c_pressed():
+                    raise KeyboardInterrupt
                 bar.update(1)
                 if self.step % c.eval_every == 0 or self.step == target:
                     self.validate()

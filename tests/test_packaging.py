@@ -1,0 +1,88 @@
+"""The pins of requirements.txt and environment.yml agree; the embedded corpus ships."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+import charrnn
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHONS = ("3.11", "3.12", "3.13", "3.14")  # environment.yml is for 3.11+
+
+
+def requirement_pins(python_version: str) -> dict[str, str]:
+    """name -> pinned version of requirements.txt lines that apply to one Python."""
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate(
+                {"python_version": python_version, "python_full_version": python_version + ".0"}):
+            continue
+        specs = list(req.specifier)
+        assert len(specs) == 1 and specs[0].operator == "==", f"not pinned: {line}"
+        name = canonicalize_name(req.name)
+        assert name not in pins, f"{req.name} pinned twice for Python {python_version}"
+        pins[name] = specs[0].version
+    return pins
+
+
+def environment_pins() -> tuple[str, dict[str, str]]:
+    """(python version, name -> pinned version of the pip section) of environment.yml."""
+    text = (ROOT / "environment.yml").read_text(encoding="utf-8")
+    python = re.search(r"^\s*-\s*python\s*=+\s*([\d.]+)\s*$", text, re.M)
+    assert python, "environment.yml pins no python version"
+    pip_section = text.split("- pip:", 1)[1]
+    pins = {}
+    for line in pip_section.splitlines():
+        match = re.match(r"^\s*-\s*([A-Za-z0-9_.\-\[\]]+)\s*==\s*(\S+)\s*$", line)
+        if match:
+            pins[canonicalize_name(match.group(1))] = match.group(2)
+        elif line.strip().startswith("-"):
+            assert line.strip() in ("- -e .", "- -e ./"), f"unpinned pip entry: {line.strip()}"
+    return python.group(1), pins
+
+
+def test_environment_python_is_at_least_3_11():
+    version, _ = environment_pins()
+    assert tuple(int(x) for x in version.split(".")[:2]) >= (3, 11)
+
+
+@pytest.mark.parametrize("python_version", PYTHONS)
+def test_environment_pins_agree_with_requirements(python_version):
+    _, env = environment_pins()
+    req = requirement_pins(python_version)
+    assert sorted(env) == sorted(req), "the two files list different packages"
+    assert env == req
+
+
+def test_requirements_pin_every_runtime_dependency():
+    req = requirement_pins("3.11")
+    for name in ("torch", "numpy", "tqdm"):
+        assert name in req
+
+
+def test_pyproject_ships_the_corpus_as_package_data():
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    data = tomllib.loads(text)
+    package_data = data["tool"]["setuptools"]["package-data"]["charrnn"]
+    assert "assets/*.jsonl" in package_data
+
+
+def test_default_corpus_exists_inside_the_package():
+    path = charrnn.default_corpus_path()
+    assert path.is_file()
+    assert path.suffix == ".jsonl"
+    assert Path(charrnn.__file__).resolve().parent in path.resolve().parents
+    assert len(path.read_text(encoding="utf-8").splitlines()) == 150
