@@ -34,7 +34,7 @@ DATA_DEFAULTS = {
 }
 DEMO_STEPS = 800
 NEXT_STEPS = """\
-Next steps
+Next steps (after `source .venv/bin/activate` when you used make)
   make lab                      open the notebooks in JupyterLab (notebooks/)
   python -m charrnn sample --checkpoint {ckpt} --prefix "We propose" --temperature 0.8
   Real arXiv data: download the Kaggle snapshot (arxiv-metadata-oai-snapshot.json or the .zip)
