@@ -13,7 +13,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import heapq
-import io
 import json
 import os
 import random
@@ -297,7 +296,7 @@ def write_records(records: Iterable[dict], path: str | os.PathLike,
     tmp = path.with_name(path.name + ".tmp")
     count = 0
     try:
-        with io.open(tmp, "w", encoding="utf-8") as f:
+        with open(tmp, "w", encoding="utf-8") as f:
             for record in records:
                 f.write(json.dumps({k: record[k] for k in fields if k in record}, ensure_ascii=False))
                 f.write("\n")

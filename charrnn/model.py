@@ -57,6 +57,19 @@ class CharRNN(nn.Module):
             self.rnn = core(c.embed_dim, c.hidden_size, c.num_layers, batch_first=True, dropout=between)
         self.dropout = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden_size, c.vocab_size)
+        if c.cell == "lstm":
+            self._open_forget_gates()
+
+    @torch.no_grad()
+    def _open_forget_gates(self) -> None:
+        """Start every LSTM forget gate at bias 1 (sigmoid(1) = 0.73) instead
+        of about 0, so the cell state is kept, not halved, at each step from
+        the start; deep LSTMs otherwise can sit on a plateau for thousands of
+        steps (Jozefowicz et al., 2015)."""
+        h = self.config.hidden_size
+        for layer in range(self.config.num_layers):
+            getattr(self.rnn, f"bias_ih_l{layer}")[h:2 * h].fill_(1.0)  # gates: input, forget, cell, output
+            getattr(self.rnn, f"bias_hh_l{layer}")[h:2 * h].fill_(0.0)
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """``x``: ``(batch, time)`` token ids -> logits ``(batch, time, vocab)``

@@ -135,3 +135,12 @@ def test_num_parameters_counts_all_parameters(make_model):
     model = make_model(VOCAB, "rnn", hidden=4, embed=3)
     # embedding 23*3, rnn 3*4 + 4*4 + 4 + 4, head 4*23 + 23
     assert model.num_parameters == VOCAB * 3 + (12 + 16 + 8) + (4 * VOCAB + VOCAB)
+
+
+def test_lstm_forget_gates_start_open():
+    model = CharRNN(vocab_size=20, cell="lstm", hidden_size=8, num_layers=2)
+    for layer in range(2):
+        forget = (getattr(model.rnn, f"bias_ih_l{layer}")[8:16] + getattr(model.rnn, f"bias_hh_l{layer}")[8:16])
+        assert torch.all(forget == 1.0)
+        other = getattr(model.rnn, f"bias_ih_l{layer}")[:8]
+        assert not torch.all(other == 1.0)  # only the forget gate is set
