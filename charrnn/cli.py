@@ -1,4 +1,4 @@
-"""Command line: ``python -m charrnn {demo,prepare,train,sample,evaluate}``.
+"""Command line: ``python -m charrnn {demo,prepare,train,sample,evaluate,export}``.
 
 Every problem a user can cause is reported as one line on stderr with a
 non-zero exit status; tracebacks are for bugs.
@@ -16,7 +16,8 @@ import torch
 
 from . import __version__
 from .batches import EncodedCorpus, RecordBatches, WindowBatches
-from .checkpoint import load_checkpoint, load_model
+from .baselines import compressor_bits_per_char
+from .checkpoint import load_checkpoint, load_model, model_from_checkpoint, save_checkpoint
 from .data import ReadStats, format_record, load_records, split_records, write_records
 from .errors import CharRNNError
 from .metrics import evaluate
@@ -24,6 +25,7 @@ from .model import CELLS, CharRNN, ModelConfig
 from .sample import generate_batch
 from .training import TrainConfig, Trainer
 from .vocab import CharVocab
+from .wordcheck import known_word_share, word_list
 
 # Data settings are saved in the checkpoint so --resume rebuilds the same
 # batches; None on the command line means "from the checkpoint, else this".
@@ -144,16 +146,40 @@ def cmd_evaluate(args) -> None:
     stats = ReadStats()
     records = load_records(args.data, categories=_categories(args.categories), limit=args.limit,
                            stats=stats)
+    reference = records  # the text the word check compares against
     if args.split != "all":
         train, val = split_records(records, args.val_fraction)
-        records = val if args.split == "val" else train
-    texts = [format_record(r) for r in records]
+        records, reference = (val, train) if args.split == "val" else (train, train)
+    # Similar lengths side by side: less padding, same result.
+    texts = sorted((format_record(r) for r in records), key=len)
     corpus = EncodedCorpus.from_texts(texts, vocab)
     print(f"{stats.summary()}; evaluating {len(texts)} records ({args.split})")
-    print(evaluate(model, RecordBatches(corpus, args.batch_size, shuffle=False)))
+    report = evaluate(model, RecordBatches(corpus, args.batch_size, shuffle=False))
+    print(f"{'model':>6}: {report}")
+    for name, bpc in compressor_bits_per_char(texts).items():
+        print(f"{name:>6}: {bpc:.4f} bits/char  ({bpc / report.bits_per_char:.2f}x the model's)")
     if vocab.unknown_count:
         print(f"note: {vocab.unknown_count} characters were outside the model's vocabulary "
               "and were scored as <unk>")
+    if args.word_temperatures:
+        known = word_list(format_record(r) for r in reference)
+        print(f"words of generated text found in the {len(known):,}-word list of "
+              f"{'the training split' if args.split != 'all' else 'the file'} "
+              f"({args.word_samples} samples of {args.word_length} characters each):")
+        for temperature in args.word_temperatures:
+            samples = generate_batch(model, vocab, "", args.word_samples, args.word_length,
+                                     temperature, seed=args.seed)
+            print(f"  temperature {temperature:g}: {known_word_share(samples, known):.1%}")
+
+
+def cmd_export(args) -> None:
+    ckpt = load_checkpoint(args.checkpoint)
+    model, vocab = model_from_checkpoint(ckpt)
+    save_checkpoint(args.out, model, vocab, step=ckpt.get("step", 0), history=ckpt.get("history"),
+                    train_config=ckpt.get("train_config"), data_config=ckpt.get("data_config"),
+                    weights_dtype=torch.float16 if args.fp16 else None)
+    print(f"wrote {args.out}: {model.num_parameters:,} parameters, "
+          f"{Path(args.out).stat().st_size / 1e6:.1f} MB, no optimizer state")
 
 
 # ---------------------------------------------------------------------- parser
@@ -242,7 +268,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--batch-size", type=_positive_int, default=32)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--word-temperatures", type=float, nargs="+", metavar="T",
+                   help="also generate samples at these temperatures and report the share of their "
+                        "words found in the training text (the train split with --split val)")
+    p.add_argument("--word-samples", type=_positive_int, default=32)
+    p.add_argument("--word-length", type=_positive_int, default=400)
+    p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="a smaller checkpoint for sampling only: no optimizer state, "
+                                      "optionally float16 weights")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size)")
+    p.set_defaults(func=cmd_export)
     return parser
 
 
