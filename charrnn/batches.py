@@ -2,8 +2,9 @@
 
 The corpus is encoded once into one flat tensor of ids (each record wrapped in
 ``<bos>`` ... ``<eos>``) plus record offsets; batches are slices of it. The
-origin notebook rebuilt tensors from Python lists for every batch, which costs
-more than the model on small networks.
+origin notebook rebuilt tensors from Python lists for every batch, which
+cost about 10% of its training time on the CPU (``benchmarks/``) and more
+where the model step is faster, as on a GPU.
 
 Two ways to batch, both giving ``targets = inputs shifted left by one``:
 

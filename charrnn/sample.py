@@ -86,7 +86,8 @@ def next_char_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int |
     # One masked_fill with a cached mask: this runs once per generated
     # character, where copying the logits and indexing them with a Python
     # list (a new index tensor every call) cost more than the softmax.
-    logits = logits.float().masked_fill(_never_sampled_mask(logits.shape[-1], logits.device), -torch.inf)
+    never = _never_sampled_mask(logits.shape[-1], logits.device)
+    logits = logits.float().masked_fill(never, -torch.inf)
     if temperature < _GREEDY_BELOW:
         return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
     if temperature != 1.0:
@@ -164,6 +165,9 @@ def generate_batch(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", n
     finally:
         model.train(was_training)
     out = torch.cat(columns, 1) if columns else torch.empty((n, 0), dtype=torch.long)
+    if out.numel() and int(out.max()) >= len(vocab):  # searchsorted's answer to NaN probabilities
+        raise ValueError("the model gave NaN probabilities (are its weights finite?); "
+                         "no text could be sampled")
     texts = []
     for row in out.tolist():
         if stop_at_eos and EOS_ID in row:

@@ -333,3 +333,22 @@ def test_finished_rows_stay_finished(vocab):
     assert len(lengths) > 1
     for text in texts:
         assert set(text) <= {"a", "b"}
+
+
+def test_nan_logits_give_a_clear_error_not_garbage():
+    import torch
+    import charrnn
+    from charrnn.vocab import CharVocab
+
+    class NanModel(torch.nn.Module):
+        def __init__(self, vocab_size):
+            super().__init__()
+            self.vocab_size = vocab_size
+            self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x, state=None):
+            return torch.full((*x.shape, self.vocab_size), float("nan")), state
+
+    vocab = CharVocab("abc")
+    with pytest.raises(ValueError, match="NaN probabilities"):
+        charrnn.generate(NanModel(len(vocab)), vocab, "ab", max_new_chars=5, seed=0)
