@@ -14,6 +14,7 @@ vocab -> data -> batches -> model -> train -> sample::
 
 from .baselines import compressor_bits_per_char
 from .batches import EncodedCorpus, RecordBatches, WindowBatches, pad_sequences, shift_targets
+from . import checks, student
 from .checkpoint import load_checkpoint, load_model, save_checkpoint
 from .data import (ReadStats, default_corpus_path, format_record, iter_records, load_records,
                    load_texts, normalize_whitespace, split_records, write_records)
@@ -38,5 +39,6 @@ __all__ = [
     "known_word_share", "load_model", "load_pretrained", "load_records", "load_texts", "masked_cross_entropy", "next_char_probs",
     "normalize_whitespace", "pad_sequences", "perplexity", "pick_device", "pretrained_path",
     "save_checkpoint",
+    "checks", "student",
     "shift_targets", "split_records", "train", "word_list", "words", "write_records",
 ]

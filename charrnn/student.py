@@ -1,0 +1,94 @@
+"""Student versions of the notebooks: solutions cut out, outputs cleared.
+
+The committed notebooks hold each exercise's solution between the lines
+``# BEGIN SOLUTION`` and ``# END SOLUTION`` so that nbval runs (and checks)
+the solved notebook. An instructor hands out the student version::
+
+    python -c "from charrnn.student import make_student_versions; make_student_versions('notebooks', 'student')"
+
+Each solution region, markers included, becomes one
+``raise NotImplementedError("your turn")`` at the region's indentation, so the
+exercise's check cell reports "not implemented yet" until the student writes
+the code. Outputs and execution counts are cleared: students run it themselves,
+and the stored outputs would show the solution's results.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+STUB = 'raise NotImplementedError("your turn")'
+
+__all__ = ["BEGIN", "END", "STUB", "make_student_version", "make_student_versions", "strip_solutions"]
+
+
+def strip_solutions(source: str) -> tuple[str, int]:
+    """Replace every marked region of one cell's source by the stub.
+    Returns the new source and the number of regions replaced; unbalanced
+    markers raise ``ValueError`` (a region left open would leak the rest of
+    the cell, solution included, or cut real code)."""
+    out: list[str] = []
+    inside = False
+    regions = 0
+    for number, line in enumerate(source.splitlines(keepends=True), start=1):
+        marker = line.strip()
+        if marker == BEGIN:
+            if inside:
+                raise ValueError(f"line {number}: {BEGIN!r} inside another solution region")
+            inside = True
+            indent = line[:len(line) - len(line.lstrip())]
+            newline = "\n" if line.endswith("\n") else ""
+            out.append(indent + STUB + newline)
+            regions += 1
+        elif marker == END:
+            if not inside:
+                raise ValueError(f"line {number}: {END!r} without a {BEGIN!r} before it")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{BEGIN!r} without a matching {END!r}")
+    text = "".join(out)
+    return (text[:-1] if text.endswith("\n") and not source.endswith("\n") else text), regions
+
+
+def make_student_version(src: str | os.PathLike, dst: str | os.PathLike) -> int:
+    """Write the student version of notebook ``src`` to ``dst``: solutions
+    replaced by ``raise NotImplementedError("your turn")``, every output and
+    execution count cleared. Returns the number of solution regions replaced."""
+    import nbformat
+
+    src, dst = Path(src), Path(dst)
+    if src.resolve() == dst.resolve():
+        raise ValueError(f"{src}: refusing to overwrite the solved notebook with its student version")
+    nb = nbformat.read(src, as_version=4)
+    regions = 0
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        try:
+            cell.source, n = strip_solutions(cell.source)
+        except ValueError as e:
+            raise ValueError(f"{src}, code cell {index}: {e}") from None
+        regions += n
+        cell.outputs = []
+        cell.execution_count = None
+        cell.metadata.pop("execution", None)  # timestamps some front ends store
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, dst)
+    return regions
+
+
+def make_student_versions(src_dir: str | os.PathLike, dst_dir: str | os.PathLike) -> list[Path]:
+    """Student versions of every ``*.ipynb`` in ``src_dir``, written under
+    ``dst_dir`` with the same names. Returns the paths written."""
+    src_dir, dst_dir = Path(src_dir), Path(dst_dir)
+    if src_dir.resolve() == dst_dir.resolve():
+        raise ValueError(f"{src_dir}: the student versions need another folder")
+    written = []
+    for src in sorted(src_dir.glob("*.ipynb")):
+        make_student_version(src, dst_dir / src.name)
+        written.append(dst_dir / src.name)
+    return written
