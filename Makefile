@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lab bench clean
+.PHONY: demo test lab bench student clean
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "charrnn needs Python >= 3.10, found " + sys.version.split()[0])'
@@ -20,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -p no:cacheprovider $(NBVAL) notebooks/
+
+student: $(STAMP)
+	$(BIN)/python -m charrnn student --notebooks notebooks --out student
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
@@ -28,4 +33,4 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs student .pytest_cache

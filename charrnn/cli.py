@@ -172,6 +172,20 @@ def cmd_evaluate(args) -> None:
             print(f"  temperature {temperature:g}: {known_word_share(samples, known):.1%}")
 
 
+def cmd_student(args) -> None:
+    from .student import make_student_versions
+
+    if not args.notebooks.is_dir():
+        raise CharRNNError(f"{args.notebooks}: no such folder of notebooks")
+    written = make_student_versions(args.notebooks, args.out)
+    if not written:
+        raise CharRNNError(f"{args.notebooks}: holds no .ipynb notebook")
+    for path in written:
+        print(f"wrote {path}")
+    print(f"{len(written)} student notebook(s): solutions replaced by `raise NotImplementedError`, "
+          "outputs cleared")
+
+
 def cmd_export(args) -> None:
     ckpt = load_checkpoint(args.checkpoint)
     model, vocab = model_from_checkpoint(ckpt)
@@ -282,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("student", help="write exercise versions of the notebooks for students")
+    p.add_argument("--notebooks", type=Path, default=Path("notebooks"), help="folder of solved notebooks")
+    p.add_argument("--out", type=Path, default=Path("student"), help="folder to write (default student/)")
+    p.set_defaults(func=cmd_student)
     return parser
 
 

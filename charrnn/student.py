@@ -4,7 +4,8 @@ The committed notebooks hold each exercise's solution between the lines
 ``# BEGIN SOLUTION`` and ``# END SOLUTION`` so that nbval runs (and checks)
 the solved notebook. An instructor hands out the student version::
 
-    python -c "from charrnn.student import make_student_versions; make_student_versions('notebooks', 'student')"
+    make student                                  # or:
+    python -m charrnn student --out student/
 
 Each solution region, markers included, becomes one
 ``raise NotImplementedError("your turn")`` at the region's indentation, so the

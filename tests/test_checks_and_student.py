@@ -1,0 +1,167 @@
+"""The exercise checkers (charrnn.checks) and the student-version maker
+(charrnn.student): checks accept the library's own answers, reject wrong
+ones with a message that says what went wrong, and the student notebook
+keeps no solution and no output."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+import charrnn
+from charrnn.checks import ExerciseError, check_encode, check_pad_batch
+from charrnn.student import STUB, make_student_version, make_student_versions, strip_solutions
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NB01 = NOTEBOOKS / "01_data_and_tokenization.ipynb"
+
+
+# ------------------------------------------------------------------ checks
+def library_encode(text, stoi):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unknown characters are part of the test
+        return charrnn.CharVocab([c for c in stoi if len(c) == 1]).encode(text)
+
+
+def test_checks_accept_the_library(capsys):
+    check_encode(library_encode)
+    check_pad_batch(lambda seqs, pad_id: charrnn.pad_sequences(seqs, pad_id=pad_id))
+    out = capsys.readouterr().out
+    assert "✓ encode is correct" in out and "✓ pad_batch is correct" in out
+
+
+def test_encode_without_unk_is_rejected_with_a_hint():
+    with pytest.raises(ExerciseError) as e:
+        check_encode(lambda text, stoi: [stoi[c] for c in text])
+    msg = str(e.value)
+    assert "raised KeyError" in msg and "'<unk>'" in msg and "stoi =" in msg
+
+
+def test_encode_with_wrong_ids_names_input_expected_and_result():
+    with pytest.raises(ExerciseError) as e:
+        check_encode(lambda text, stoi: [stoi.get(c, 0) for c in text])  # <pad> instead of <unk>
+    msg = str(e.value)
+    assert "returned" in msg and "expected" in msg and "must become stoi['<unk>'] = 3" in msg
+
+
+def test_encode_adding_bos_is_told_about_lengths():
+    with pytest.raises(ExerciseError, match="no <bos>/<eos> here"):
+        check_encode(lambda text, stoi: [1] + [stoi.get(c, 3) for c in text])
+
+
+def test_encode_returning_a_string_is_rejected():
+    with pytest.raises(ExerciseError, match="expected a list of integer ids"):
+        check_encode(lambda text, stoi: text)
+
+
+@pytest.mark.parametrize("wrong, needle", [
+    (lambda seqs, pad_id: charrnn.pad_sequences(seqs, pad_id=0), "pad_id=9"),
+    (lambda seqs, pad_id: charrnn.pad_sequences(seqs, pad_id=pad_id).int(), "torch.long"),
+    (lambda seqs, pad_id: charrnn.pad_sequences(seqs, pad_id=pad_id)[:, :-1], "returned shape"),
+    (lambda seqs, pad_id: [s + [pad_id] for s in seqs], "expected a torch tensor"),
+])
+def test_wrong_pad_batch_is_rejected(wrong, needle):
+    with pytest.raises(ExerciseError, match="pad_batch") as e:
+        check_pad_batch(wrong)
+    assert needle in str(e.value)
+
+
+def test_pad_batch_that_mutates_its_input_is_rejected():
+    def mutating(seqs, pad_id):
+        longest = max(map(len, seqs))
+        for s in seqs:
+            s.extend([pad_id] * (longest - len(s)))
+        return torch.tensor(seqs, dtype=torch.long)
+    with pytest.raises(ExerciseError, match="changed its input"):
+        check_pad_batch(mutating)
+
+
+def test_not_implemented_says_so():
+    def stub(*args):
+        raise NotImplementedError("your turn")
+    for check in (check_encode, check_pad_batch):
+        with pytest.raises(ExerciseError, match="not implemented yet: replace the `raise NotImplementedError` "
+                                                "in the cell above"):
+            check(stub)
+
+
+def test_exercise_error_is_an_assertion_error():
+    assert issubclass(ExerciseError, AssertionError)
+
+
+# ------------------------------------------------------------------ student
+def test_strip_solutions_keeps_indentation_and_rejects_unbalanced_markers():
+    src = "def f(x):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION\n\nprint(1)"
+    out, n = strip_solutions(src)
+    assert n == 1 and out == f"def f(x):\n    {STUB}\n\nprint(1)"
+    with pytest.raises(ValueError, match="without a matching"):
+        strip_solutions("# BEGIN SOLUTION\nx = 1\n")
+    with pytest.raises(ValueError, match="without a"):
+        strip_solutions("x = 1\n# END SOLUTION\n")
+
+
+def _solution_lines(nb) -> list[str]:
+    lines, inside = [], False
+    for cell in nb.cells:
+        for line in cell.source.splitlines():
+            if line.strip() == "# END SOLUTION":
+                inside = False
+            if inside and line.strip():
+                lines.append(line.strip())
+            if line.strip() == "# BEGIN SOLUTION":
+                inside = True
+    return lines
+
+
+def test_student_version_of_notebook_01(tmp_path):
+    dst = tmp_path / "student" / NB01.name
+    assert make_student_version(NB01, dst) == 2
+    solved, student = nbformat.read(NB01, as_version=4), nbformat.read(dst, as_version=4)
+    text = "\n".join(c.source for c in student.cells)
+    solution = _solution_lines(solved)
+    assert solution, "notebook 01 should hold marked solutions"
+    for line in solution:
+        assert line not in text, f"solution line leaked into the student version: {line}"
+    assert "# BEGIN SOLUTION" not in text and "# END SOLUTION" not in text
+    assert text.count(STUB) == 2
+    code = [c for c in student.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in code)
+    assert len(student.cells) == len(solved.cells)
+
+
+def test_student_stub_fails_its_check_with_not_implemented(tmp_path):
+    dst = tmp_path / NB01.name
+    make_student_version(NB01, dst)
+    cells = [c.source for c in nbformat.read(dst, as_version=4).cells if c.cell_type == "code"]
+    namespace = {"charrnn": charrnn, "torch": torch}
+    for name in ("encode", "pad_batch"):
+        at = next(i for i, src in enumerate(cells) if src.startswith(f"def {name}("))
+        exec(cells[at], namespace)           # the exercise cell, as the student gets it
+        with pytest.raises(ExerciseError, match="not implemented yet"):
+            exec(cells[at + 1], namespace)   # the check cell right after it
+
+
+def test_make_student_versions_writes_every_notebook(tmp_path):
+    written = make_student_versions(NOTEBOOKS, tmp_path / "out")
+    assert [p.name for p in written] == sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    assert all(p.exists() for p in written)
+    with pytest.raises(ValueError):
+        make_student_versions(NOTEBOOKS, NOTEBOOKS)
+
+
+def test_student_command_writes_exercise_versions(tmp_path, capsys):
+    from charrnn.cli import main
+
+    out = tmp_path / "student"
+    assert main(["student", "--notebooks", str(NOTEBOOKS), "--out", str(out)]) == 0
+    written = sorted(p.name for p in out.glob("*.ipynb"))
+    assert written == sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    for path in out.glob("*.ipynb"):
+        text = path.read_text(encoding="utf-8")
+        assert "BEGIN SOLUTION" not in text and "NotImplementedError" in text
+    assert main(["student", "--notebooks", str(tmp_path / "none"), "--out", str(out)]) == 2
+    assert "no such folder of notebooks" in capsys.readouterr().err
