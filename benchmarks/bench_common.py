@@ -4,6 +4,7 @@ the markdown table."""
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
@@ -219,3 +220,19 @@ def report(rows: Sequence[Row], notes: Sequence[str] = (), seconds: float | None
     """The markdown report: the machine line, the table, notes, the verdict."""
     footer = verdict(rows) + ("" if seconds is None else f" Total time {seconds:.0f} s.")
     return "\n".join([machine_line(), "", markdown_table(rows), "", *notes, footer])
+
+
+def script_main(description: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+                run_rows: Callable[[argparse.Namespace], list[Row]], argv: list[str] | None = None) -> int:
+    """The ``main`` of one benchmark script: its options plus ``--threads``,
+    then the report on stdout (always exit 0: a report, not a test)."""
+    parser = argparse.ArgumentParser(description=description)
+    add_arguments(parser)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    warning = load_warning()
+    started = time.perf_counter()
+    rows = run_rows(args)
+    print(report(rows, [warning] if warning else [], time.perf_counter() - started))
+    return 0

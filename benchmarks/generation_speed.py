@@ -26,9 +26,8 @@ from collections.abc import Callable
 import torch
 
 import charrnn
-from bench_common import (Row, interleaved_rates, load_corpus, load_warning, log,
-                          origin_sized_model, origin_to_tensor_pad, report, set_threads,
-                          summarize)
+from bench_common import (Row, interleaved_rates, load_corpus, log, origin_sized_model,
+                          origin_to_tensor_pad, script_main, summarize)
 from charrnn.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 PREFIX = "We propose"
@@ -142,16 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    args = parser.parse_args(argv)
-    set_threads(args.threads)
-    warning = load_warning()
-    started = time.perf_counter()
-    rows = run(args.lengths, args.gen_rounds, args.origin_limit)
-    print(report(rows, [warning] if warning else [], time.perf_counter() - started))
-    return 0
+    return script_main(__doc__.split("\n\n")[0], add_arguments, lambda a: run(a.lengths, a.gen_rounds, a.origin_limit), argv)
 
 
 if __name__ == "__main__":

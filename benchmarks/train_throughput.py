@@ -21,16 +21,14 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-import time
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 import charrnn
-from bench_common import (BATCH_SIZE, SEQ_LEN, Row, interleaved_rates, load_corpus,
-                          load_warning, log, origin_sized_model, origin_to_tensor_pad, report,
-                          set_threads, summarize)
+from bench_common import (BATCH_SIZE, SEQ_LEN, Row, interleaved_rates, load_corpus, log,
+                          origin_sized_model, origin_to_tensor_pad, script_main, summarize)
 from charrnn.vocab import BOS_ID, EOS_ID, PAD_ID
 
 LR = 1e-3
@@ -148,16 +146,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    args = parser.parse_args(argv)
-    set_threads(args.threads)
-    warning = load_warning()
-    started = time.perf_counter()
-    rows = run(args.steps, args.rounds, args.warmup)
-    print(report(rows, [warning] if warning else [], time.perf_counter() - started))
-    return 0
+    return script_main(__doc__.split("\n\n")[0], add_arguments, lambda a: run(a.steps, a.rounds, a.warmup), argv)
 
 
 if __name__ == "__main__":
