@@ -96,24 +96,26 @@ def cmd_train(args, demo: bool = False) -> None:
     print(stats.summary())
     out = Path(args.out or args.resume or ("runs/demo.pt" if demo else "runs/charrnn.pt"))
 
-    if ckpt:
+    if ckpt:  # a resumed run keeps its vocabulary, whatever the data holds now
         vocab = CharVocab.from_dict(ckpt["vocab"])
+    else:
+        vocab = CharVocab.from_texts(train_texts, min_freq=settings["min_freq"])
+    train_data = _batcher(train_texts, vocab, settings, settings["seed"])
+    val_data = _batcher(val_texts, vocab, settings, settings["seed"]) if val_texts else None
+
+    if ckpt:
         overrides = {k: getattr(args, k) for k in ("steps", "lr", "eval_every") if getattr(args, k) is not None}
-        train_data = _batcher(train_texts, vocab, settings, settings["seed"])
-        val_data = _batcher(val_texts, vocab, settings, settings["seed"]) if val_texts else None
         trainer = Trainer.from_checkpoint(args.resume, train_data, val_data, checkpoint_path=out,
                                           **overrides)
         trainer.data_config = settings
         print(f"resuming {args.resume} at step {trainer.step} of {trainer.config.steps}")
     else:
         torch.manual_seed(settings["seed"])
-        vocab = CharVocab.from_texts(train_texts, min_freq=settings["min_freq"])
-        train_data = _batcher(train_texts, vocab, settings, settings["seed"])
-        val_data = _batcher(val_texts, vocab, settings, settings["seed"]) if val_texts else None
         model = CharRNN(ModelConfig(vocab_size=len(vocab), cell=args.cell, embed_dim=args.embed,
                                     hidden_size=args.hidden, num_layers=args.layers,
                                     dropout=args.dropout))
-        config = TrainConfig(steps=args.steps or (DEMO_STEPS if demo else 1000), lr=3e-3 if args.lr is None else args.lr,
+        config = TrainConfig(steps=args.steps or (DEMO_STEPS if demo else 1000),
+                             lr=3e-3 if args.lr is None else args.lr,
                              clip_norm=None if args.clip == 0 else args.clip,
                              schedule=args.schedule, warmup_steps=args.warmup,
                              eval_every=args.eval_every or 100, device=args.device, amp=not args.no_amp)
