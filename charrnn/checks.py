@@ -21,9 +21,10 @@ from collections.abc import Callable, Sequence
 import torch
 
 from .batches import pad_sequences
+from .layers import RNNCell
 from .vocab import UNK, CharVocab
 
-__all__ = ["ExerciseError", "check_encode", "check_pad_batch"]
+__all__ = ["ExerciseError", "check_encode", "check_pad_batch", "check_rnn_step"]
 
 
 class ExerciseError(AssertionError):
@@ -137,3 +138,98 @@ def check_pad_batch(pad_batch: Callable[[list[list[int]], int], torch.Tensor]) -
             raise ExerciseError(f"{call} changed its input to {given}; build a new tensor instead "
                                 "of appending to the lists you were given.")
     print(f"✓ pad_batch is correct: {len(_PAD_CASES)} batches agree with charrnn.pad_sequences")
+
+
+# ------------------------------------------------------------------ RNN step
+# (batch, input_size, hidden_size): square and non-square weights, batch of one
+_RNN_STEP_SHAPES = ((2, 3, 4), (1, 5, 2), (3, 4, 4), (4, 1, 6))
+
+
+def _rnn_step_case(batch: int, input_size: int, hidden_size: int, seed: int):
+    """Inputs of one case, and the reference answer from :class:`RNNCell`."""
+    gen = torch.Generator().manual_seed(seed)
+    cell = RNNCell(input_size, hidden_size)
+    with torch.no_grad():  # the cell's own init, but drawn from this case's generator
+        for p in cell.parameters():
+            p.copy_(torch.rand(p.shape, generator=gen) * 2 - 1)
+    x_t = torch.randn(batch, input_size, generator=gen)
+    h_prev = torch.randn(batch, hidden_size, generator=gen).tanh()
+    args = (x_t, h_prev, cell.input_to_hidden.weight.detach().clone(), cell.input_to_hidden.bias.detach().clone(),
+            cell.hidden_to_hidden.weight.detach().clone(), cell.hidden_to_hidden.bias.detach().clone())
+    with torch.no_grad():
+        expected = cell(x_t, h_prev)
+    return args, expected
+
+
+def _rnn_step_hint(got: torch.Tensor, args) -> str:
+    """Name the usual mistake when the wrong answer matches one."""
+    x_t, h_prev, W_x, b_x, W_h, b_h = args
+    pre = x_t @ W_x.T + b_x + h_prev @ W_h.T + b_h
+    candidates = [
+        (pre, "it matches the formula without the tanh: apply torch.tanh to the sum."),
+        (torch.sigmoid(pre), "it matches sigmoid instead of tanh: the nonlinearity is torch.tanh."),
+        (torch.relu(pre), "it matches relu instead of tanh: the nonlinearity is torch.tanh."),
+        (torch.tanh(pre - b_x), "it matches the formula without b_x: add the input bias."),
+        (torch.tanh(pre - b_h), "it matches the formula without b_h: add the hidden bias."),
+        (torch.tanh(pre - b_x - b_h), "it matches the formula without biases: add b_x and b_h."),
+        (torch.tanh(x_t @ W_x.T + b_x + b_h), "it matches the formula without W_h h_{t-1}: the previous "
+                                              "state must enter the step."),
+    ]
+    if W_x.shape[0] == W_x.shape[1]:
+        candidates.append((torch.tanh(x_t @ W_x + b_x + h_prev @ W_h + b_h),
+                           "it matches x_t @ W_x + ... without the transposes: the weights are stored as "
+                           "nn.Linear stores them, (out_features, in_features), so use x_t @ W_x.T."))
+    for value, hint in candidates:
+        if value.shape == got.shape and torch.allclose(got, value, atol=1e-5):
+            return "\nHint: " + hint
+    return ""
+
+
+def check_rnn_step(rnn_step: Callable[..., torch.Tensor]) -> None:
+    """Check ``rnn_step(x_t, h_prev, W_x, b_x, W_h, b_h) -> h_t`` against
+    :class:`charrnn.RNNCell`.
+
+    ``h_t = tanh(x_t @ W_x.T + b_x + h_prev @ W_h.T + b_h)``, with ``x_t`` of
+    shape ``(batch, input_size)``, ``h_prev`` and ``h_t`` of shape
+    ``(batch, hidden_size)``, ``W_x`` of shape ``(hidden_size, input_size)``
+    and ``W_h`` of shape ``(hidden_size, hidden_size)`` (as ``nn.Linear`` and
+    ``nn.RNN`` store them), ``b_x`` and ``b_h`` of shape ``(hidden_size,)``.
+    The answer must stay on the autograd graph (no ``.detach()``, ``.numpy()``,
+    ``.data``): backpropagation through time needs it. The inputs must be left
+    as they were.
+    """
+    for seed, (batch, input_size, hidden_size) in enumerate(_RNN_STEP_SHAPES):
+        args, expected = _rnn_step_case(batch, input_size, hidden_size, seed)
+        originals = [a.clone() for a in args]
+        given = [a.clone().requires_grad_(True) for a in args]
+        call = (f"rnn_step(x_t{tuple(args[0].shape)}, h_prev{tuple(args[1].shape)}, W_x{tuple(args[2].shape)}, "
+                f"b_x{tuple(args[3].shape)}, W_h{tuple(args[4].shape)}, b_h{tuple(args[5].shape)})")
+        try:
+            got = _call("rnn_step", rnn_step, *given, shown=call[len("rnn_step("):-1])
+        except ExerciseError as e:
+            cause = e.__cause__
+            if isinstance(cause, RuntimeError) and ("shape" in str(cause) or "size" in str(cause)):
+                raise ExerciseError(
+                    f"{e}\nHint: W_x has shape (hidden_size, input_size) = {tuple(args[2].shape)} and W_h "
+                    f"has shape (hidden_size, hidden_size), as in nn.Linear, so x_t @ W_x.T has shape "
+                    f"(batch, hidden_size) = {tuple(expected.shape)}.") from e.__cause__
+            raise
+        if not isinstance(got, torch.Tensor):
+            raise ExerciseError(f"{call} returned {got!r} ({type(got).__name__}); expected a torch tensor "
+                                f"of shape {tuple(expected.shape)} (batch, hidden_size)")
+        if tuple(got.shape) != tuple(expected.shape):
+            raise ExerciseError(f"{call} returned shape {tuple(got.shape)}, expected {tuple(expected.shape)} "
+                                "(batch, hidden_size): one new hidden state per row of the batch.")
+        if got.grad_fn is None:
+            raise ExerciseError(f"{call} returned a tensor cut off from autograd (no grad_fn), so no gradient "
+                                "can flow back through it.\nHint: compute with torch operations on the given "
+                                "tensors; no .detach(), .data, .numpy() or torch.no_grad().")
+        for name, a, original in zip(("x_t", "h_prev", "W_x", "b_x", "W_h", "b_h"), given, originals):
+            if not torch.equal(a.detach(), original):
+                raise ExerciseError(f"{call} changed its argument {name}; compute a new tensor instead of "
+                                    "modifying the inputs in place.")
+        got_f = got.detach().to(expected.dtype)
+        if not torch.allclose(got_f, expected, atol=1e-5, rtol=1e-4):
+            raise ExerciseError(f"{call} returned\n{got_f}\nexpected tanh(x_t @ W_x.T + b_x + h_prev @ W_h.T + b_h) ="
+                                f"\n{expected}{_rnn_step_hint(got_f, args)}")
+    print(f"✓ rnn_step is correct: {len(_RNN_STEP_SHAPES)} cases agree with charrnn.RNNCell")

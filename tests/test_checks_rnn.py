@@ -1,0 +1,94 @@
+"""charrnn.checks.check_rnn_step (notebook 02's exercise): it accepts a
+correct step, rejects the usual mistakes with a message that names them,
+and says "not implemented yet" for the student stub."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import charrnn
+from charrnn.checks import ExerciseError, check_rnn_step
+
+
+def correct(x_t, h_prev, W_x, b_x, W_h, b_h):
+    return torch.tanh(x_t @ W_x.T + b_x + h_prev @ W_h.T + b_h)
+
+
+def test_accepts_a_correct_step(capsys):
+    check_rnn_step(correct)
+    assert "✓ rnn_step is correct" in capsys.readouterr().out
+
+
+def test_accepts_the_library_cell(capsys):
+    def via_cell(x_t, h_prev, W_x, b_x, W_h, b_h):
+        cell = charrnn.RNNCell(W_x.shape[1], W_x.shape[0])
+        with torch.no_grad():
+            cell.input_to_hidden.weight.copy_(W_x)
+            cell.input_to_hidden.bias.copy_(b_x)
+            cell.hidden_to_hidden.weight.copy_(W_h)
+            cell.hidden_to_hidden.bias.copy_(b_h)
+        # F.linear keeps the graph to the given tensors (the cell's copies would not)
+        return torch.tanh(torch.nn.functional.linear(x_t, W_x, b_x) + torch.nn.functional.linear(h_prev, W_h, b_h))
+    check_rnn_step(via_cell)
+    assert "✓ rnn_step is correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, needle", [
+    (lambda x, h, Wx, bx, Wh, bh: x @ Wx.T + bx + h @ Wh.T + bh, "without the tanh"),
+    (lambda x, h, Wx, bx, Wh, bh: torch.sigmoid(x @ Wx.T + bx + h @ Wh.T + bh), "sigmoid instead of tanh"),
+    (lambda x, h, Wx, bx, Wh, bh: torch.relu(x @ Wx.T + bx + h @ Wh.T + bh), "relu instead of tanh"),
+    (lambda x, h, Wx, bx, Wh, bh: torch.tanh(x @ Wx.T + h @ Wh.T + bh), "without b_x"),
+    (lambda x, h, Wx, bx, Wh, bh: torch.tanh(x @ Wx.T + bx + h @ Wh.T), "without b_h"),
+    (lambda x, h, Wx, bx, Wh, bh: torch.tanh(x @ Wx.T + h @ Wh.T), "without biases"),
+    (lambda x, h, Wx, bx, Wh, bh: torch.tanh(x @ Wx.T + bx + bh), "without W_h h_{t-1}"),
+])
+def test_wrong_math_is_rejected_with_a_hint(wrong, needle):
+    with pytest.raises(ExerciseError, match=r"rnn_step\(x_t\(") as e:
+        check_rnn_step(wrong)
+    msg = str(e.value)
+    assert "returned" in msg and "expected tanh(" in msg and needle in msg
+
+
+def test_untransposed_weights_are_told_about_shapes():
+    with pytest.raises(ExerciseError, match="raised RuntimeError") as e:
+        check_rnn_step(lambda x, h, Wx, bx, Wh, bh: torch.tanh(x @ Wx + bx + h @ Wh + bh))
+    assert "x_t @ W_x.T" in str(e.value) and "(hidden_size, input_size)" in str(e.value)
+
+
+def test_wrong_shape_and_type_are_rejected():
+    with pytest.raises(ExerciseError, match="returned shape"):
+        check_rnn_step(lambda *args: correct(*args)[None])
+    with pytest.raises(ExerciseError, match="expected a torch tensor"):
+        check_rnn_step(lambda *args: correct(*args).tolist())
+
+
+def test_detached_answer_is_rejected():
+    with pytest.raises(ExerciseError, match="cut off from autograd"):
+        check_rnn_step(lambda *args: correct(*args).detach())
+
+
+def test_not_implemented_says_so():
+    def stub(*args):
+        raise NotImplementedError("your turn")
+    with pytest.raises(ExerciseError, match="rnn_step is not implemented yet: replace the `raise "
+                                            "NotImplementedError` in the cell above"):
+        check_rnn_step(stub)
+
+
+def test_student_version_of_notebook_02_reports_not_implemented(tmp_path):
+    import nbformat
+
+    from charrnn.student import STUB, make_student_version
+    from pathlib import Path
+
+    nb02 = Path(__file__).resolve().parents[1] / "notebooks" / "02_rnn_cell_from_scratch.ipynb"
+    dst = tmp_path / nb02.name
+    assert make_student_version(nb02, dst) == 1
+    cells = [c.source for c in nbformat.read(dst, as_version=4).cells if c.cell_type == "code"]
+    at = next(i for i, src in enumerate(cells) if src.startswith("def rnn_step("))
+    assert STUB in cells[at] and "return" not in cells[at]
+    namespace = {"charrnn": charrnn, "torch": torch}
+    exec(cells[at], namespace)             # the exercise cell, as the student gets it
+    with pytest.raises(ExerciseError, match="not implemented yet"):
+        exec(cells[at + 1], namespace)     # the check cell right after it
