@@ -22,9 +22,10 @@ import torch
 
 from .batches import pad_sequences
 from .layers import RNNCell
-from .vocab import UNK, CharVocab
+from .metrics import masked_cross_entropy
+from .vocab import PAD_ID, UNK, CharVocab
 
-__all__ = ["ExerciseError", "check_encode", "check_pad_batch", "check_rnn_step"]
+__all__ = ["ExerciseError", "check_encode", "check_masked_loss", "check_pad_batch", "check_rnn_step"]
 
 
 class ExerciseError(AssertionError):
@@ -233,3 +234,100 @@ def check_rnn_step(rnn_step: Callable[..., torch.Tensor]) -> None:
             raise ExerciseError(f"{call} returned\n{got_f}\nexpected tanh(x_t @ W_x.T + b_x + h_prev @ W_h.T + b_h) ="
                                 f"\n{expected}{_rnn_step_hint(got_f, args)}")
     print(f"✓ rnn_step is correct: {len(_RNN_STEP_SHAPES)} cases agree with charrnn.RNNCell")
+
+
+# ------------------------------------------------------------- masked loss
+# (batch, time, vocab, pad rows): pad_rows "tail" pads the end of every row but
+# the first, "row" also makes one whole row padding, "none" has no pad at all
+_LOSS_CASES = ((2, 5, 7, "tail"), (3, 4, 6, "row"), (1, 6, 5, "none"), (4, 3, 9, "row"), (2, 8, 11, "tail"))
+
+
+def _masked_loss_case(batch: int, time: int, vocab: int, pads: str, seed: int):
+    """Logits and targets of one case; targets hold no id below 1 except pads."""
+    gen = torch.Generator().manual_seed(100 + seed)
+    logits = torch.randn(batch, time, vocab, generator=gen) * 2
+    targets = torch.randint(1, vocab, (batch, time), generator=gen)
+    if pads in ("tail", "row"):
+        for row in range(1, batch):
+            targets[row, time - row:] = PAD_ID  # records of different lengths
+    if pads == "row":
+        targets[-1] = PAD_ID  # a record shorter than the batch: nothing to score in this row
+    return logits, targets
+
+
+def _mean_of_row_means(nll: torch.Tensor, mask: torch.Tensor, shape) -> torch.Tensor:
+    """The mean over rows of each row's own mean loss (rows with no target left out)."""
+    sums, counts = (nll * mask).reshape(shape).sum(1), mask.reshape(shape).sum(1)
+    kept = counts > 0
+    return (sums[kept] / counts[kept]).mean()
+
+
+def _masked_loss_hint(got: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> str:
+    """Name the usual mistake when the wrong answer matches one."""
+    flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+    nll = -flat_logits.log_softmax(-1).gather(-1, flat_targets[:, None]).squeeze(-1)
+    mask = (flat_targets != PAD_ID).float()
+    average_over_pads = ("it matches the mean over every position, pads included: pad targets are not "
+                         "characters and must not count. Average over the non-pad targets only: "
+                         "(nll * mask).sum() / mask.sum() with mask = targets != pad_id.")
+    candidates = [
+        (nll.mean(), average_over_pads),
+        ((nll * mask).sum() / mask.numel(), average_over_pads),
+        ((nll * mask).sum(), "it matches the sum over the non-pad targets: divide by their number, mask.sum()."),
+        (_mean_of_row_means(nll, mask, targets.shape), "it matches the mean of the per-row means: a row with "
+         "many pads then weighs as much as a full one. Divide the sum over the whole batch by the number of "
+         "non-pad targets in the whole batch."),
+        (-(nll * mask).sum() / mask.sum(), "it has the wrong sign: the loss is minus the mean log-probability, "
+                                           "a positive number."),
+        ((flat_logits.gather(-1, flat_targets[:, None]).squeeze(-1) * -mask).sum() / mask.sum(),
+         "it matches -logits without log_softmax: take log_softmax(logits, dim=-1) before gather."),
+    ]
+    for value, hint in candidates:
+        if torch.allclose(got, value.to(got.dtype), atol=1e-5, rtol=1e-4):
+            return "\nHint: " + hint
+    return ""
+
+
+def check_masked_loss(masked_loss: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]) -> None:
+    """Check ``masked_loss(logits, targets, pad_id) -> scalar`` against
+    :func:`charrnn.masked_cross_entropy`.
+
+    ``logits`` has shape ``(batch, time, vocab)``, ``targets`` ``(batch,
+    time)``. The answer is ``L = -1/N * sum ln p(target)`` over the ``N``
+    targets that are not ``pad_id``, with ``p`` the softmax of the logits: a
+    0-dimensional tensor that stays on the autograd graph. Some cases hold
+    rows made only of padding. The inputs must be left as they were.
+    """
+    for seed, (batch, time, vocab, pads) in enumerate(_LOSS_CASES):
+        logits, targets = _masked_loss_case(batch, time, vocab, pads, seed)
+        expected = masked_cross_entropy(logits, targets)
+        given_logits, given_targets = logits.clone().requires_grad_(True), targets.clone()
+        call = f"masked_loss(logits{tuple(logits.shape)}, targets{tuple(targets.shape)}, pad_id={PAD_ID})"
+        got = _call("masked_loss", masked_loss, given_logits, given_targets, PAD_ID, shown=call[len("masked_loss("):-1])
+        if not isinstance(got, torch.Tensor):
+            raise ExerciseError(f"{call} returned {got!r} ({type(got).__name__}); expected a torch tensor "
+                                "holding one number (shape ()).\nHint: keep it a tensor: no .item() or float().")
+        if got.shape != ():
+            raise ExerciseError(f"{call} returned shape {tuple(got.shape)}, expected a single number (shape ()): "
+                                "the mean over all non-pad targets of the batch.")
+        if got.grad_fn is None:
+            raise ExerciseError(f"{call} returned a tensor cut off from autograd (no grad_fn), so training could "
+                                "not compute a gradient from it.\nHint: compute with torch operations on the given "
+                                "logits; no .detach(), .data, .numpy() or torch.no_grad().")
+        if not (torch.equal(given_logits.detach(), logits) and torch.equal(given_targets, targets)):
+            raise ExerciseError(f"{call} changed its logits or targets; compute new tensors instead of "
+                                "modifying the inputs in place.")
+        got_f = got.detach().float()
+        if torch.isnan(got_f):
+            hint = ""
+            if pads == "row":
+                hint = ("\nHint: this batch has a row made only of padding (targets[-1] is all pad_id). A mean "
+                        "per row divides 0 by 0 there; divide the sum over the whole batch by the number of "
+                        "non-pad targets in the whole batch.")
+            raise ExerciseError(f"{call} returned nan, expected {expected.item():.4f}\n"
+                                f"targets =\n{targets}{hint}")
+        if not torch.allclose(got_f, expected, atol=1e-5, rtol=1e-4):
+            raise ExerciseError(f"{call} returned {got_f.item():.4f}, expected {expected.item():.4f} "
+                                f"(mean of -log_softmax(logits)[target] over the targets != {PAD_ID})\n"
+                                f"targets =\n{targets}{_masked_loss_hint(got_f, logits, targets)}")
+    print(f"✓ masked_loss is correct: {len(_LOSS_CASES)} batches agree with charrnn.masked_cross_entropy")

@@ -1,0 +1,103 @@
+"""charrnn.checks.check_masked_loss (notebook 03's exercise): it accepts a
+correct masked loss, rejects averaging over the pads too (and other usual
+mistakes) with a hint, and says "not implemented yet" for the student stub."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import charrnn
+from charrnn.checks import ExerciseError, check_masked_loss
+
+
+def correct(logits, targets, pad_id):
+    picked = logits.log_softmax(-1).gather(-1, targets[..., None]).squeeze(-1)
+    mask = (targets != pad_id).float()
+    return -(picked * mask).sum() / mask.sum()
+
+
+def test_accepts_a_correct_loss(capsys):
+    check_masked_loss(correct)
+    assert "✓ masked_loss is correct" in capsys.readouterr().out
+
+
+def test_accepts_the_library_and_cross_entropy(capsys):
+    check_masked_loss(lambda logits, targets, pad_id: charrnn.masked_cross_entropy(logits, targets))
+    check_masked_loss(lambda logits, targets, pad_id: F.cross_entropy(
+        logits.flatten(0, 1), targets.flatten(), ignore_index=pad_id))
+    assert capsys.readouterr().out.count("✓ masked_loss is correct") == 2
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda logits, targets, pad_id: F.cross_entropy(logits.flatten(0, 1), targets.flatten()),
+    lambda logits, targets, pad_id: -(logits.log_softmax(-1).gather(-1, targets[..., None]).squeeze(-1)
+                                      * (targets != pad_id)).mean(),
+])
+def test_averaging_over_pads_is_rejected_with_a_hint(wrong):
+    with pytest.raises(ExerciseError, match=r"masked_loss\(logits\(") as e:
+        check_masked_loss(wrong)
+    msg = str(e.value)
+    assert "returned" in msg and "expected" in msg
+    assert "pads included" in msg and "non-pad targets only" in msg
+
+
+def test_other_mistakes_get_their_hints():
+    with pytest.raises(ExerciseError, match="divide by their number"):
+        check_masked_loss(lambda lg, t, p: -(lg.log_softmax(-1).gather(-1, t[..., None]).squeeze(-1) * (t != p)).sum())
+    with pytest.raises(ExerciseError, match="without log_softmax"):
+        check_masked_loss(lambda lg, t, p: -(lg.gather(-1, t[..., None]).squeeze(-1) * (t != p)).sum() / (t != p).sum())
+
+
+def test_mean_of_row_means_is_rejected_with_a_hint():
+    def per_row(logits, targets, pad_id):
+        picked = logits.log_softmax(-1).gather(-1, targets[..., None]).squeeze(-1)
+        mask = (targets != pad_id).float()
+        return (-(picked * mask).sum(1) / mask.sum(1)).mean()
+    with pytest.raises(ExerciseError, match="mean of the per-row means"):
+        check_masked_loss(per_row)
+
+
+def test_nan_on_an_all_pad_row_is_explained():
+    def nan_on_empty_rows(logits, targets, pad_id):
+        every_row_scored = bool((targets != pad_id).any(1).all())
+        return correct(logits, targets, pad_id) * (1.0 if every_row_scored else float("nan"))
+    with pytest.raises(ExerciseError, match="returned nan") as e:
+        check_masked_loss(nan_on_empty_rows)
+    assert "only of padding" in str(e.value)
+
+
+def test_wrong_type_shape_and_detached_are_rejected():
+    with pytest.raises(ExerciseError, match="expected a torch tensor"):
+        check_masked_loss(lambda *args: correct(*args).item())
+    with pytest.raises(ExerciseError, match="returned shape"):
+        check_masked_loss(lambda *args: correct(*args)[None])
+    with pytest.raises(ExerciseError, match="cut off from autograd"):
+        check_masked_loss(lambda *args: correct(*args).detach())
+
+
+def test_not_implemented_says_so():
+    def stub(logits, targets, pad_id):
+        raise NotImplementedError("your turn")
+    with pytest.raises(ExerciseError, match="masked_loss is not implemented yet: replace the `raise "
+                                            "NotImplementedError` in the cell above"):
+        check_masked_loss(stub)
+
+
+def test_student_version_of_notebook_03_reports_not_implemented(tmp_path):
+    import nbformat
+
+    from charrnn.student import STUB, make_student_version
+    from pathlib import Path
+
+    nb03 = Path(__file__).resolve().parents[1] / "notebooks" / "03_the_language_model.ipynb"
+    dst = tmp_path / nb03.name
+    assert make_student_version(nb03, dst) == 1
+    cells = [c.source for c in nbformat.read(dst, as_version=4).cells if c.cell_type == "code"]
+    at = next(i for i, src in enumerate(cells) if src.startswith("def masked_loss("))
+    assert STUB in cells[at] and "return" not in cells[at]
+    namespace = {"charrnn": charrnn, "torch": torch}
+    exec(cells[at], namespace)             # the exercise cell, as the student gets it
+    with pytest.raises(ExerciseError, match="not implemented yet"):
+        exec(cells[at + 1], namespace)     # the check cell right after it
