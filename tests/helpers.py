@@ -4,6 +4,7 @@ and stub models with CharRNN's forward signature."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -82,3 +83,27 @@ class NextTokenTable(nn.Module):
         if state is None:
             state = torch.zeros(1, x.shape[0], 1)
         return self.logits[x], state
+
+
+def student_check_cell_fails(notebook_name: str, exercise_def: str, tmp_path) -> str:
+    """Make the student version of ``notebooks/<notebook_name>``, run its
+    exercise cell (the one starting ``exercise_def``) and the check cell
+    after it, and return the ExerciseError message the check raises."""
+    import nbformat
+    import pytest
+
+    import charrnn
+    from charrnn.checks import ExerciseError
+    from charrnn.student import STUB, make_student_version
+
+    src = Path(__file__).resolve().parents[1] / "notebooks" / notebook_name
+    dst = tmp_path / notebook_name
+    make_student_version(src, dst)
+    cells = [c.source for c in nbformat.read(dst, as_version=4).cells if c.cell_type == "code"]
+    at = next(i for i, source in enumerate(cells) if source.startswith(exercise_def))
+    assert STUB in cells[at] and "return" not in cells[at]
+    namespace = {"charrnn": charrnn, "torch": torch}
+    exec(cells[at], namespace)              # the exercise cell, as the student gets it
+    with pytest.raises(ExerciseError) as info:
+        exec(cells[at + 1], namespace)      # the check cell right after it
+    return str(info.value)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import charrnn
+from helpers import student_check_cell_fails
 from charrnn.checks import ExerciseError, check_rnn_step
 
 
@@ -77,18 +78,5 @@ def test_not_implemented_says_so():
 
 
 def test_student_version_of_notebook_02_reports_not_implemented(tmp_path):
-    import nbformat
-
-    from charrnn.student import STUB, make_student_version
-    from pathlib import Path
-
-    nb02 = Path(__file__).resolve().parents[1] / "notebooks" / "02_rnn_cell_from_scratch.ipynb"
-    dst = tmp_path / nb02.name
-    assert make_student_version(nb02, dst) == 1
-    cells = [c.source for c in nbformat.read(dst, as_version=4).cells if c.cell_type == "code"]
-    at = next(i for i, src in enumerate(cells) if src.startswith("def rnn_step("))
-    assert STUB in cells[at] and "return" not in cells[at]
-    namespace = {"charrnn": charrnn, "torch": torch}
-    exec(cells[at], namespace)             # the exercise cell, as the student gets it
-    with pytest.raises(ExerciseError, match="not implemented yet"):
-        exec(cells[at + 1], namespace)     # the check cell right after it
+    message = student_check_cell_fails("02_rnn_cell_from_scratch.ipynb", "def rnn_step(", tmp_path)
+    assert "not implemented yet" in message
