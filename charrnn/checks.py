@@ -25,7 +25,8 @@ from .layers import RNNCell
 from .metrics import masked_cross_entropy
 from .vocab import PAD_ID, UNK, CharVocab
 
-__all__ = ["ExerciseError", "check_encode", "check_masked_loss", "check_pad_batch", "check_rnn_step"]
+__all__ = ["ExerciseError", "check_encode", "check_masked_loss", "check_pad_batch", "check_rnn_step",
+           "check_train_step"]
 
 
 class ExerciseError(AssertionError):
@@ -331,3 +332,61 @@ def check_masked_loss(masked_loss: Callable[[torch.Tensor, torch.Tensor, int], t
                                 f"(mean of -log_softmax(logits)[target] over the targets != {PAD_ID})\n"
                                 f"targets =\n{targets}{_masked_loss_hint(got_f, logits, targets)}")
     print(f"✓ masked_loss is correct: {len(_LOSS_CASES)} batches agree with charrnn.masked_cross_entropy")
+
+
+# ------------------------------------------------------------------ training
+def _train_step_models(seed: int):
+    from .model import CharRNN  # local: a model per attempt, identical weights
+
+    torch.manual_seed(seed)
+    model = CharRNN(vocab_size=20, cell="gru", embed_dim=8, hidden_size=16)
+    twin = CharRNN(model.config)
+    twin.load_state_dict(model.state_dict())
+    return model, twin
+
+
+def check_train_step(train_step: Callable[..., float], clip: float = 0.05) -> None:
+    """Check ``train_step(model, optimizer, inputs, targets, clip) -> float``
+    against :meth:`charrnn.Trainer.train_step` for three Adam steps.
+
+    One step is: zero the gradients, forward, masked cross-entropy, backward,
+    clip the global gradient norm to ``clip``, one optimizer step, and return
+    the loss as a Python float. The small ``clip`` makes clipping matter, so
+    a step that forgets it ends with different weights.
+    """
+    from .training import TrainConfig, Trainer  # local: training imports much of the library
+
+    generator = torch.Generator().manual_seed(0)
+    batches = [torch.randint(4, 20, (4, 13), generator=generator) for _ in range(3)]
+    for tokens in batches:
+        tokens[0, 9:] = PAD_ID  # one padded row: the loss must skip it
+    yours, reference = _train_step_models(seed=1)
+    optimizer = torch.optim.Adam(yours.parameters(), lr=1e-2)
+    trainer = Trainer(reference, CharVocab("abcdefghijklmnop"),
+                      train_data=None, config=TrainConfig(lr=1e-2, clip_norm=clip, device="cpu"))
+    unclipped, _ = _train_step_models(seed=1)
+    unclipped_optimizer = torch.optim.Adam(unclipped.parameters(), lr=1e-2)
+    for step, tokens in enumerate(batches):
+        inputs, targets = tokens[:, :-1], tokens[:, 1:]
+        loss = _call("train_step", train_step, yours, optimizer, inputs, targets, clip,
+                     shown="model, optimizer, inputs, targets, clip")
+        expected, _ = trainer.train_step(inputs, targets)
+        unclipped_optimizer.zero_grad()
+        masked_cross_entropy(unclipped(inputs)[0], targets).backward()
+        unclipped_optimizer.step()
+        if not isinstance(loss, float):
+            raise ExerciseError(f"train_step should return the loss as a Python float (loss.item()), "
+                                f"got {type(loss).__name__}")
+        if abs(loss - expected) > 1e-5 * max(1.0, abs(expected)):
+            raise ExerciseError(f"step {step}: train_step returned loss {loss:.5f}, expected {expected:.5f}\n"
+                                "Hint: the loss is charrnn.masked_cross_entropy(logits, targets) of the "
+                                "model's logits, computed before the update.")
+        if not all(torch.allclose(a, b, atol=1e-5) for a, b in zip(yours.parameters(), reference.parameters())):
+            no_clip = all(torch.allclose(a, b, atol=1e-5)
+                          for a, b in zip(yours.parameters(), unclipped.parameters()))
+            hint = ("the weights match an update without clipping: call "
+                    "torch.nn.utils.clip_grad_norm_(model.parameters(), clip) between backward() "
+                    "and optimizer.step()" if no_clip else
+                    "zero the gradients first, clip after backward(), and step the optimizer once")
+            raise ExerciseError(f"after step {step} the weights differ from the reference.\nHint: {hint}.")
+    print(f"✓ train_step is correct: {len(batches)} steps agree with charrnn.Trainer.train_step")
