@@ -26,7 +26,7 @@ from .metrics import masked_cross_entropy
 from .vocab import PAD_ID, UNK, CharVocab
 
 __all__ = ["ExerciseError", "check_encode", "check_masked_loss", "check_pad_batch", "check_rnn_step",
-           "check_train_step"]
+           "check_temperature_probs", "check_train_step"]
 
 
 class ExerciseError(AssertionError):
@@ -390,3 +390,77 @@ def check_train_step(train_step: Callable[..., float], clip: float = 0.05) -> No
                     "zero the gradients first, clip after backward(), and step the optimizer once")
             raise ExerciseError(f"after step {step} the weights differ from the reference.\nHint: {hint}.")
     print(f"✓ train_step is correct: {len(batches)} steps agree with charrnn.Trainer.train_step")
+
+
+# ---------------------------------------------------------------- sampling
+# (shape, temperature): a tau below 1 first (multiplying instead of dividing
+# gives another answer there), then tau = 1, above 1, a batch, a tiny tau and 0.
+_TEMPERATURE_CASES = (((6,), 0.5), ((6,), 1.0), ((8,), 2.0), ((3, 7), 0.7), ((5,), 0.01), ((6,), 0.0),
+                      ((2, 5), 0.0))
+
+
+def _temperature_reference(logits: torch.Tensor, tau: float) -> torch.Tensor:
+    if tau == 0:
+        return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
+    return torch.softmax(logits / tau, dim=-1)
+
+
+def _temperature_hint(got: torch.Tensor, logits: torch.Tensor, tau: float) -> str:
+    """Name the usual mistake when the wrong answer matches one."""
+    if tau == 0:
+        if torch.isnan(got).any() or torch.isinf(got).any():
+            return ("\nHint: tau = 0 cannot be divided by (logits / 0 is inf, and softmax of inf is nan). "
+                    "Temperature 0 is the limit tau -> 0, which is greedy: return a one-hot vector with 1.0 "
+                    "at the argmax of the logits (torch.nn.functional.one_hot(logits.argmax(-1), V).float()).")
+        return ("\nHint: temperature 0 is greedy: all the probability on the argmax of the logits, 0 "
+                "elsewhere (a one-hot vector per row).")
+    candidates = [
+        (torch.softmax(logits * tau, dim=-1), "it matches softmax(logits * tau): divide the logits by the "
+                                               "temperature, do not multiply."),
+        (torch.softmax(logits, dim=-1), "it matches softmax(logits), with no temperature at all: divide the "
+                                        "logits by tau before the softmax."),
+        (torch.softmax(logits, dim=-1) ** (1 / tau), "it matches softmax(logits) ** (1 / tau) without "
+                                                      "normalising: the probabilities must add up to 1."),
+        (torch.exp(logits / tau), "it matches exp(logits / tau) without dividing by the sum: use "
+                                  "torch.softmax(logits / tau, dim=-1)."),
+        (torch.softmax(logits / tau, dim=0), "it matches a softmax over the wrong dimension: take it over the "
+                                             "last one (dim=-1), the vocabulary."),
+    ]
+    for value, hint in candidates:
+        if value.shape == got.shape and torch.allclose(got, value, atol=1e-5):
+            return "\nHint: " + hint
+    return ""
+
+
+def check_temperature_probs(temperature_probs: Callable[[torch.Tensor, float], torch.Tensor]) -> None:
+    """Check ``temperature_probs(logits, tau) -> probabilities``, the
+    temperature softmax ``p_i = exp(l_i / tau) / sum_j exp(l_j / tau)`` over
+    the last dimension of ``logits`` (any shape ``(..., V)``).
+
+    ``tau = 0`` is greedy: a one-hot vector at the argmax of each row (the
+    limit of the formula as ``tau -> 0``; dividing by 0 gives nan). The
+    answer has the shape of ``logits`` and each row adds up to 1. The logits
+    must be left as they were.
+    """
+    for seed, (shape, tau) in enumerate(_TEMPERATURE_CASES):
+        gen = torch.Generator().manual_seed(200 + seed)
+        logits = torch.randn(shape, generator=gen) * 3
+        expected = _temperature_reference(logits, tau)
+        given = logits.clone()
+        call = f"temperature_probs(logits of shape {tuple(shape)}, tau={tau})"
+        got = _call("temperature_probs", temperature_probs, given, tau,
+                    shown=f"logits of shape {tuple(shape)}, tau={tau}")
+        if not isinstance(got, torch.Tensor):
+            raise ExerciseError(f"{call} returned {got!r} ({type(got).__name__}); expected a torch tensor "
+                                f"of shape {tuple(shape)}, one probability per logit")
+        if tuple(got.shape) != tuple(expected.shape):
+            raise ExerciseError(f"{call} returned shape {tuple(got.shape)}, expected {tuple(expected.shape)} "
+                                "(the shape of the logits: one probability per character).")
+        if not torch.equal(given, logits):
+            raise ExerciseError(f"{call} changed its logits; compute a new tensor instead of modifying "
+                                "the input in place.")
+        got_f = got.detach().float()
+        if not torch.allclose(got_f, expected, atol=1e-5, rtol=1e-4):
+            raise ExerciseError(f"{call} returned\n{got_f}\nexpected\n{expected}\nfor logits\n{logits}"
+                                f"{_temperature_hint(got_f, logits, tau)}")
+    print(f"✓ temperature_probs is correct: {len(_TEMPERATURE_CASES)} cases agree with the temperature softmax")

@@ -1,0 +1,73 @@
+"""charrnn.checks.check_temperature_probs (notebook 05's exercise): it accepts
+the temperature softmax, names the usual mistakes (multiplying by tau,
+dividing by tau = 0, no temperature at all), and says "not implemented yet"
+for the student stub."""
+
+import pytest
+import torch
+
+from charrnn.checks import ExerciseError, check_temperature_probs
+from helpers import student_check_cell_fails
+
+
+def correct(logits, tau):
+    if tau == 0:
+        return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
+    return torch.softmax(logits / tau, dim=-1)
+
+
+def test_a_correct_function_passes(capsys):
+    check_temperature_probs(correct)
+    assert "✓ temperature_probs is correct" in capsys.readouterr().out
+
+
+def test_the_library_agrees_where_no_special_token_is_involved(capsys):
+    # next_char_probs also zeroes the special tokens; on logits with those
+    # ids (0, 1, 3) very negative it is the same temperature softmax.
+    def via_library(logits, tau):
+        import charrnn
+        padded = torch.cat([torch.full((*logits.shape[:-1], 4), -1e4), logits], -1)
+        return charrnn.next_char_probs(padded, temperature=tau)[..., 4:]
+    check_temperature_probs(via_library)
+    assert "✓" in capsys.readouterr().out
+
+
+def test_multiplying_by_tau_is_named():
+    with pytest.raises(ExerciseError, match="divide the logits by the temperature, do not multiply"):
+        check_temperature_probs(lambda logits, tau: torch.softmax(logits * tau, dim=-1))
+
+
+def test_ignoring_tau_is_named():
+    with pytest.raises(ExerciseError, match="no temperature at all"):
+        check_temperature_probs(lambda logits, tau: torch.softmax(logits, dim=-1))
+
+
+def test_dividing_by_zero_at_tau_0_gets_the_greedy_hint():
+    with pytest.raises(ExerciseError, match="tau=0.0") as info:
+        check_temperature_probs(lambda logits, tau: torch.softmax(logits / tau, dim=-1))
+    assert "one-hot" in str(info.value) and "nan" in str(info.value)
+
+
+def test_python_zero_division_is_reported_with_the_input():
+    with pytest.raises(ExerciseError, match=r"tau=0.0\) raised ZeroDivisionError"):
+        check_temperature_probs(lambda logits, tau: torch.softmax(logits * (1 / tau), dim=-1))
+
+
+def test_a_wrong_dimension_and_a_non_tensor_are_rejected():
+    with pytest.raises(ExerciseError, match="wrong dimension"):
+        check_temperature_probs(lambda logits, tau: correct(logits, tau) if logits.dim() == 1 or tau == 0
+                                else torch.softmax(logits / tau, dim=0))
+    with pytest.raises(ExerciseError, match="expected a torch tensor"):
+        check_temperature_probs(lambda logits, tau: correct(logits, tau).tolist())
+
+
+def test_changing_the_logits_in_place_is_rejected():
+    def in_place(logits, tau):
+        return torch.softmax(logits.div_(tau), dim=-1)
+    with pytest.raises(ExerciseError, match="changed its logits"):
+        check_temperature_probs(in_place)
+
+
+def test_student_version_of_notebook_05_reports_not_implemented(tmp_path):
+    message = student_check_cell_fails("05_sampling.ipynb", "def temperature_probs(", tmp_path)
+    assert "not implemented yet" in message
