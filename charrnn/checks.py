@@ -26,7 +26,7 @@ from .metrics import masked_cross_entropy
 from .vocab import PAD_ID, UNK, CharVocab
 
 __all__ = ["ExerciseError", "check_encode", "check_masked_loss", "check_pad_batch", "check_rnn_step",
-           "check_temperature_probs", "check_train_step"]
+           "check_surprisal_bits", "check_temperature_probs", "check_train_step"]
 
 
 class ExerciseError(AssertionError):
@@ -464,3 +464,40 @@ def check_temperature_probs(temperature_probs: Callable[[torch.Tensor, float], t
             raise ExerciseError(f"{call} returned\n{got_f}\nexpected\n{expected}\nfor logits\n{logits}"
                                 f"{_temperature_hint(got_f, logits, tau)}")
     print(f"✓ temperature_probs is correct: {len(_TEMPERATURE_CASES)} cases agree with the temperature softmax")
+
+
+# ------------------------------------------------------------------ surprisal
+def check_surprisal_bits(surprisal_bits: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    """Check ``surprisal_bits(logits, targets) -> (n,)``: for each position,
+    ``-log2`` of the probability the softmax of ``logits (n, V)`` gives the
+    character ``targets (n,)`` that really came next."""
+    import math
+
+    generator = torch.Generator().manual_seed(0)
+    for n, vocab_size in ((6, 5), (1, 3), (20, 40)):
+        logits = torch.randn(n, vocab_size, generator=generator) * 3
+        targets = torch.randint(vocab_size, (n,), generator=generator)
+        nats = -torch.log_softmax(logits, -1).gather(1, targets[:, None])[:, 0]
+        expected = nats / math.log(2)
+        got = _call("surprisal_bits", surprisal_bits, logits.clone(), targets.clone(),
+                    shown=f"logits of shape {tuple(logits.shape)}, targets {targets.tolist()}")
+        if not isinstance(got, torch.Tensor):
+            raise ExerciseError(f"surprisal_bits should return a tensor, got {type(got).__name__}")
+        got = got.detach().float().reshape(-1) if got.numel() == n else got
+        if got.shape != expected.shape:
+            raise ExerciseError(f"surprisal_bits should return one value per position, shape {tuple(expected.shape)}; "
+                                f"got shape {tuple(got.shape)}")
+        if not torch.allclose(got, expected, atol=1e-4, rtol=1e-4):
+            hint = ""
+            if torch.allclose(got, nats, atol=1e-4, rtol=1e-4):
+                hint = "these are nats (natural log): divide by ln 2 to get bits."
+            elif torch.allclose(got, -expected, atol=1e-4, rtol=1e-4):
+                hint = "the sign is flipped: surprisal is MINUS the log-probability, so it is >= 0."
+            elif bool((got < 0).any()):
+                hint = "surprisal is never negative: -log2 of a probability (at most 1) is >= 0."
+            else:
+                hint = ("take log_softmax over the last dimension, pick each position's target with "
+                        "gather (or indexing), negate, divide by ln 2.")
+            raise ExerciseError(f"for targets {targets.tolist()} expected {[round(v, 3) for v in expected.tolist()]}, "
+                                f"got {[round(v, 3) for v in got.tolist()]}\nHint: {hint}")
+    print("✓ surprisal_bits is correct: 3 cases agree with -log_softmax(...).gather(...) / ln 2")
