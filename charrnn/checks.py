@@ -58,6 +58,16 @@ def _as_int_list(value) -> list[int] | None:
     return [int(v) for v in value]
 
 
+def _expect_tensor(call: str, got, shape: tuple, meaning: str, hint: str = "") -> None:
+    """Raise if the student's answer is not a tensor of ``shape``; ``meaning``
+    says what that shape stands for, ``hint`` how to fix a non-tensor."""
+    if not isinstance(got, torch.Tensor):
+        raise ExerciseError(f"{call} returned {got!r} ({type(got).__name__}); expected a torch tensor "
+                            f"of shape {shape}: {meaning}.{hint}")
+    if tuple(got.shape) != tuple(shape):
+        raise ExerciseError(f"{call} returned shape {tuple(got.shape)}, expected {shape}: {meaning}.")
+
+
 # ------------------------------------------------------------------ encoding
 _ENCODE_CHARS = "abcdeT ;.$"
 _ENCODE_CASES = ("abc", "Tea ; bed.", "", "$a$", "cab!", "Zeta ; €")
@@ -123,13 +133,9 @@ def check_pad_batch(pad_batch: Callable[[list[list[int]], int], torch.Tensor]) -
         expected = pad_sequences(original, pad_id=pad_id)
         call = f"pad_batch({original}, pad_id={pad_id})"
         got = _call("pad_batch", pad_batch, given, pad_id)
-        if not isinstance(got, torch.Tensor):
-            raise ExerciseError(f"{call} returned {got!r} ({type(got).__name__}); expected a torch "
-                                f"tensor:\n{expected}\nHint: start from torch.full((rows, cols), pad_id).")
-        if tuple(got.shape) != tuple(expected.shape):
-            raise ExerciseError(f"{call} returned shape {tuple(got.shape)}, expected "
-                                f"{tuple(expected.shape)} (one row per sequence, as long as the longest):"
-                                f"\n{expected}")
+        _expect_tensor(call, got, tuple(expected.shape),
+                       f"one row per sequence, as long as the longest\n{expected}",
+                       hint="\nHint: start from torch.full((rows, cols), pad_id).")
         if got.dtype != torch.long:
             raise ExerciseError(f"{call} returned dtype {got.dtype}, expected torch.int64 (torch.long), "
                                 "the dtype nn.Embedding needs.\nHint: torch.full(..., dtype=torch.long).")
@@ -216,12 +222,8 @@ def check_rnn_step(rnn_step: Callable[..., torch.Tensor]) -> None:
                     f"has shape (hidden_size, hidden_size), as in nn.Linear, so x_t @ W_x.T has shape "
                     f"(batch, hidden_size) = {tuple(expected.shape)}.") from e.__cause__
             raise
-        if not isinstance(got, torch.Tensor):
-            raise ExerciseError(f"{call} returned {got!r} ({type(got).__name__}); expected a torch tensor "
-                                f"of shape {tuple(expected.shape)} (batch, hidden_size)")
-        if tuple(got.shape) != tuple(expected.shape):
-            raise ExerciseError(f"{call} returned shape {tuple(got.shape)}, expected {tuple(expected.shape)} "
-                                "(batch, hidden_size): one new hidden state per row of the batch.")
+        _expect_tensor(call, got, tuple(expected.shape),
+                       "(batch, hidden_size), one new hidden state per row of the batch")
         if got.grad_fn is None:
             raise ExerciseError(f"{call} returned a tensor cut off from autograd (no grad_fn), so no gradient "
                                 "can flow back through it.\nHint: compute with torch operations on the given "
@@ -305,12 +307,8 @@ def check_masked_loss(masked_loss: Callable[[torch.Tensor, torch.Tensor, int], t
         given_logits, given_targets = logits.clone().requires_grad_(True), targets.clone()
         call = f"masked_loss(logits{tuple(logits.shape)}, targets{tuple(targets.shape)}, pad_id={PAD_ID})"
         got = _call("masked_loss", masked_loss, given_logits, given_targets, PAD_ID, shown=call[len("masked_loss("):-1])
-        if not isinstance(got, torch.Tensor):
-            raise ExerciseError(f"{call} returned {got!r} ({type(got).__name__}); expected a torch tensor "
-                                "holding one number (shape ()).\nHint: keep it a tensor: no .item() or float().")
-        if got.shape != ():
-            raise ExerciseError(f"{call} returned shape {tuple(got.shape)}, expected a single number (shape ()): "
-                                "the mean over all non-pad targets of the batch.")
+        _expect_tensor(call, got, (), "a single number, the mean over all non-pad targets of the batch",
+                       hint="\nHint: keep it a tensor: no .item() or float().")
         if got.grad_fn is None:
             raise ExerciseError(f"{call} returned a tensor cut off from autograd (no grad_fn), so training could "
                                 "not compute a gradient from it.\nHint: compute with torch operations on the given "
@@ -450,12 +448,8 @@ def check_temperature_probs(temperature_probs: Callable[[torch.Tensor, float], t
         call = f"temperature_probs(logits of shape {tuple(shape)}, tau={tau})"
         got = _call("temperature_probs", temperature_probs, given, tau,
                     shown=f"logits of shape {tuple(shape)}, tau={tau}")
-        if not isinstance(got, torch.Tensor):
-            raise ExerciseError(f"{call} returned {got!r} ({type(got).__name__}); expected a torch tensor "
-                                f"of shape {tuple(shape)}, one probability per logit")
-        if tuple(got.shape) != tuple(expected.shape):
-            raise ExerciseError(f"{call} returned shape {tuple(got.shape)}, expected {tuple(expected.shape)} "
-                                "(the shape of the logits: one probability per character).")
+        _expect_tensor(call, got, tuple(expected.shape),
+                       "the shape of the logits, one probability per character")
         if not torch.equal(given, logits):
             raise ExerciseError(f"{call} changed its logits; compute a new tensor instead of modifying "
                                 "the input in place.")
@@ -479,14 +473,10 @@ def check_surprisal_bits(surprisal_bits: Callable[[torch.Tensor, torch.Tensor], 
         targets = torch.randint(vocab_size, (n,), generator=generator)
         nats = -torch.log_softmax(logits, -1).gather(1, targets[:, None])[:, 0]
         expected = nats / math.log(2)
-        got = _call("surprisal_bits", surprisal_bits, logits.clone(), targets.clone(),
-                    shown=f"logits of shape {tuple(logits.shape)}, targets {targets.tolist()}")
-        if not isinstance(got, torch.Tensor):
-            raise ExerciseError(f"surprisal_bits should return a tensor, got {type(got).__name__}")
-        got = got.detach().float().reshape(-1) if got.numel() == n else got
-        if got.shape != expected.shape:
-            raise ExerciseError(f"surprisal_bits should return one value per position, shape {tuple(expected.shape)}; "
-                                f"got shape {tuple(got.shape)}")
+        shown = f"logits of shape {tuple(logits.shape)}, targets {targets.tolist()}"
+        got = _call("surprisal_bits", surprisal_bits, logits.clone(), targets.clone(), shown=shown)
+        _expect_tensor(f"surprisal_bits({shown})", got, tuple(expected.shape), "one value per position")
+        got = got.detach().float()
         if not torch.allclose(got, expected, atol=1e-4, rtol=1e-4):
             hint = ""
             if torch.allclose(got, nats, atol=1e-4, rtol=1e-4):
