@@ -7,6 +7,8 @@ stopped instead of re-reading the whole text.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -109,3 +111,18 @@ def state_to(state: State | None, fn) -> State | None:
         return tuple(fn(s) for s in state)
     return fn(state)
 
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[torch.device]:
+    """Run a block with ``model`` in eval mode (no dropout) and gradients
+    off, then put the mode back as it was; yields the model's device.
+    Inspection tools use it so that looking at a model in the middle of
+    training does not switch its dropout off for good."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield next(model.parameters()).device
+    finally:
+        model.train(was_training)

@@ -15,7 +15,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from .dashboard import LiveLossPlot
 from .errors import CheckpointError
 from .metrics import evaluate, masked_cross_entropy
 from .model import CharRNN
@@ -218,8 +219,15 @@ class Trainer:
         self.history.val_loss.append(report.nats)
         return report.nats
 
-    def fit(self, steps: int | None = None, progress: bool = True) -> History:
+    def fit(self, steps: int | None = None, progress: bool = True, live_plot: bool = False,
+            callbacks: Sequence = ()) -> History:
         """Train until ``steps`` total steps (default ``config.steps``).
+
+        ``live_plot=True`` redraws a loss plot under the progress bar while
+        training in a notebook (and does nothing elsewhere). ``callbacks``
+        are objects with ``on_step(trainer)`` (called after every step and its
+        validation) and/or ``on_end(trainer)`` (called when ``fit`` returns,
+        interrupted or not).
 
         Ctrl-C stops after the current step: the model and history stay as
         they are, a checkpoint is written if a path was given, and
@@ -229,6 +237,10 @@ class Trainer:
         c, h = self.config, self.history
         checkpoint_every = c.checkpoint_every or c.eval_every
         self.interrupted = False
+        callbacks = list(callbacks)
+        if live_plot:
+            callbacks.append(LiveLossPlot())
+        on_step = [cb.on_step for cb in callbacks if hasattr(cb, "on_step")]
         self.model.train()
         bar = tqdm(total=target, initial=self.step, desc="training", unit="step",
                    disable=not progress, dynamic_ncols=True)
@@ -257,6 +269,8 @@ class Trainer:
                 if h.val_loss:
                     postfix["val"] = f"{h.val_loss[-1]:.3f}"
                 bar.set_postfix(postfix, refresh=False)
+                for callback in on_step:
+                    callback(self)
                 if self.checkpoint_path and (self.step % checkpoint_every == 0 or self.step == target):
                     h.seconds += time.perf_counter() - started
                     started = time.perf_counter()
@@ -271,12 +285,15 @@ class Trainer:
             bar.close()
         if self.interrupted and self.checkpoint_path:
             self.save()
+        for callback in callbacks:
+            if hasattr(callback, "on_end"):
+                callback.on_end(self)
         return h
 
 
 def train(model: CharRNN, vocab: CharVocab, train_data, val_data=None, progress: bool = True,
-          **config) -> Trainer:
+          live_plot: bool = False, **config) -> Trainer:
     """Shortcut: ``trainer = train(model, vocab, batches, val, steps=300, lr=3e-3)``."""
     trainer = Trainer(model, vocab, train_data, val_data, TrainConfig(**config))
-    trainer.fit(progress=progress)
+    trainer.fit(progress=progress, live_plot=live_plot)
     return trainer
