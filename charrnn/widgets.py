@@ -154,7 +154,7 @@ class TemperatureExplorer(_ModelWidget):
                                    layout=widgets.Layout(width="420px"))
         self.temperature = widgets.FloatSlider(value=temperature, min=0.0, max=3.0, step=0.05,
                                                description="temperature", readout_format=".2f")
-        self.plot = widgets.Output()
+        self.plot = widgets.Image(format="png")
         self.prefix.observe(lambda _: self.redraw(), names="value")
         self.temperature.observe(lambda _: self.redraw(), names="value")
         self.ui = widgets.VBox([widgets.HBox([self.prefix, self.temperature]), self.plot])
@@ -183,27 +183,39 @@ class TemperatureExplorer(_ModelWidget):
         return labels, probs.numpy()
 
     def redraw(self) -> None:
-        """What moving the slider does: redraw the bar chart."""
-        import matplotlib.pyplot as plt
+        """What moving the slider does: redraw the bar chart.
+
+        The chart is rendered to PNG bytes and put into an Image widget, not
+        drawn inside an Output widget: output captured by an Output widget
+        lands in whichever cell is running when the slider moves, outside a
+        live browser (nbval, nbconvert) included."""
+        self.plot.value = self.render()
+
+    def render(self) -> bytes:
+        """The bar chart at the slider's temperature, as PNG bytes."""
+        import io
+
+        from matplotlib.figure import Figure
 
         labels, probs = self.probabilities()
         tau = self.temperature.value
         full = next_char_probs(self.logits(), temperature=tau)
         nonzero = full[full > 0]
         entropy = float(-(nonzero * nonzero.log2()).sum())
-        with self.plot:
-            self.plot.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(8, 3))
-            ax.bar(range(len(labels)), probs, color="tab:blue")
-            ax.set_xticks(range(len(labels)), labels)
-            ax.set_ylim(0, 1)
-            ax.set_ylabel("probability")
-            ax.grid(axis="y", alpha=0.3)
-            greedy = " (greedy: all mass on the argmax)" if tau == 0 else ""
-            ax.set_title(f"next character after {self.prefix.value!r} at τ = {tau:.2f}{greedy}; "
-                         f"entropy {entropy:.2f} bits", fontsize=10)
-            fig.tight_layout()
-            plt.show()
+        fig = Figure(figsize=(8, 3))
+        ax = fig.add_subplot()
+        ax.bar(range(len(labels)), probs, color="tab:blue")
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("probability")
+        ax.grid(axis="y", alpha=0.3)
+        greedy = " (greedy: all mass on the argmax)" if tau == 0 else ""
+        ax.set_title(f"next character after {self.prefix.value!r} at τ = {tau:.2f}{greedy}; "
+                     f"entropy {entropy:.2f} bits", fontsize=10)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=90, metadata={"Software": None})
+        return buffer.getvalue()
 
 
 class SurprisalView(_ModelWidget):

@@ -166,3 +166,11 @@ def test_neuron_explorer_suggests_units_and_colours_the_chosen_one(model_and_voc
     np.testing.assert_array_equal(explorer.activations(), explorer.states[:, second])
     explorer.unit.value = 0
     assert "unit 0:" in explorer.output.value
+
+
+def test_temperature_explorer_redraws_its_image(model_and_vocab):
+    explorer = TemperatureExplorer(*model_and_vocab, prefix="We ")
+    first = explorer.plot.value
+    assert first[:8] == b"\x89PNG\r\n\x1a\n"
+    explorer.temperature.value = 2.5
+    assert explorer.plot.value != first and explorer.plot.value[:4] == b"\x89PNG"
