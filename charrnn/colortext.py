@@ -110,7 +110,7 @@ def save_coloured_text_png(path: str | os.PathLike, text: str, values: Sequence[
         if not ch.isspace():
             ax.text(c + 0.5, r + 0.55, ch, ha="center", va="center", family="monospace", fontsize=9)
     if title:
-        fig.suptitle(title, fontsize=10, y=1 - 0.12 / fig_h, va="top")
+        fig.suptitle(title.replace("$", r"\$"), fontsize=10, y=1 - 0.12 / fig_h, va="top")
     bar_ax = fig.add_axes([0.3, bottom / fig_h, 0.4, bar / fig_h])
     fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=colour_map), cax=bar_ax,
                  orientation="horizontal", label=label)
