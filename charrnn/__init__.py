@@ -23,6 +23,7 @@ from .layers import RNNCell, ScratchRNN
 from .metrics import LossReport, bits_per_char, evaluate, masked_cross_entropy, perplexity
 from .model import CELLS, CharRNN, ModelConfig
 from .pretrained import load_pretrained, pretrained_path
+from .prepared import open_prepared, prepare_dataset
 from .sample import generate, generate_batch, next_char_probs
 from .training import History, TrainConfig, Trainer, pick_device, train
 from .vocab import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, CharVocab
@@ -37,7 +38,7 @@ __all__ = [
     "UNK", "WindowBatches", "bits_per_char", "default_corpus_path", "evaluate",
     "compressor_bits_per_char", "format_record", "generate", "generate_batch", "iter_records", "load_checkpoint",
     "known_word_share", "load_model", "load_pretrained", "load_records", "load_texts", "masked_cross_entropy", "next_char_probs",
-    "normalize_whitespace", "pad_sequences", "perplexity", "pick_device", "pretrained_path",
+    "normalize_whitespace", "open_prepared", "pad_sequences", "prepare_dataset", "perplexity", "pick_device", "pretrained_path",
     "save_checkpoint",
     "checks", "student",
     "shift_targets", "split_records", "train", "word_list", "words", "write_records",

@@ -22,6 +22,12 @@ every character and every ``<eos>``.
 
 Batches are a pure function of ``(seed, step)``, which is what lets a resumed
 training run see exactly the batches the uninterrupted run would have seen.
+
+In a distributed run (:mod:`charrnn.distributed`) each process builds its
+batcher with its ``rank`` and the ``world_size`` and draws its own share:
+``batch(step)`` is then a pure function of ``(seed, step, rank)``. Rank 0
+draws exactly the single-process batches, so a one-process run is rank 0 of
+any world size and its batches do not change with this feature.
 """
 
 from __future__ import annotations
@@ -91,6 +97,11 @@ def shift_targets(tokens: torch.Tensor) -> Batch:
     return inputs, targets
 
 
+def _check_shard(rank: int, world_size: int) -> None:
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"need 0 <= rank < world_size, got rank {rank}, world_size {world_size}")
+
+
 def _generator(seed: int, *salt: int) -> torch.Generator:
     g = torch.Generator()
     value = seed
@@ -101,20 +112,26 @@ def _generator(seed: int, *salt: int) -> torch.Generator:
 
 class WindowBatches:
     """Random windows of ``seq_len`` inputs (and their shifted targets) over
-    the encoded stream; ``batch(step)`` depends only on ``seed`` and ``step``."""
+    the encoded stream; ``batch(step)`` depends only on ``seed`` and ``step``
+    (and ``rank``: each process of a distributed run draws other windows)."""
 
-    def __init__(self, corpus: EncodedCorpus, batch_size: int = 64, seq_len: int = 128, seed: int = 0):
+    def __init__(self, corpus: EncodedCorpus, batch_size: int = 64, seq_len: int = 128, seed: int = 0,
+                 rank: int = 0, world_size: int = 1):
         if batch_size < 1 or seq_len < 1:
             raise ValueError(f"batch_size and seq_len must be positive, got {batch_size}, {seq_len}")
+        _check_shard(rank, world_size)
         if corpus.num_tokens < seq_len + 1:
             raise DataError(f"the corpus has {corpus.num_tokens} tokens, fewer than one window "
                             f"of seq_len + 1 = {seq_len + 1}; use a smaller --seq-len")
         self.corpus, self.batch_size, self.seq_len, self.seed = corpus, batch_size, seq_len, seed
+        self.rank, self.world_size = rank, world_size
         self._span = torch.arange(seq_len + 1)
 
     def batch(self, step: int) -> Batch:
         high = self.corpus.num_tokens - self.seq_len
-        starts = torch.randint(high, (self.batch_size,), generator=_generator(self.seed, step))
+        # Rank 0 keeps the unsalted single-process stream; other ranks salt it.
+        salt = (step,) if self.rank == 0 else (step, self.rank)
+        starts = torch.randint(high, (self.batch_size,), generator=_generator(self.seed, *salt))
         return shift_targets(self.corpus.ids[starts[:, None] + self._span].long())
 
     def eval_batches(self) -> Iterator[Batch]:
@@ -127,16 +144,24 @@ class WindowBatches:
 
 
 class RecordBatches:
-    """Whole records, padded per batch, reshuffled every epoch."""
+    """Whole records, padded per batch, reshuffled every epoch.
+
+    In a distributed run the ranks share each epoch's order and take turns:
+    at ``step`` rank ``r`` takes batch ``step * world_size + r`` of the
+    sequence of epochs, so together they go through the records once per
+    epoch, as one process does (``world_size=1`` is the single-process order).
+    """
 
     def __init__(self, corpus: EncodedCorpus, batch_size: int = 32, max_len: int | None = None,
-                 seed: int = 0, shuffle: bool = True):
+                 seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1):
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        _check_shard(rank, world_size)
         if max_len is not None and max_len < 1:
             raise ValueError(f"max_len must be positive, got {max_len}")
         self.corpus, self.batch_size, self.max_len = corpus, batch_size, max_len
         self.seed, self.shuffle = seed, shuffle
+        self.rank, self.world_size = rank, world_size
         self._epoch, self._order = -1, torch.arange(len(corpus))
 
     @property
@@ -149,7 +174,7 @@ class RecordBatches:
         return shift_targets(pad_sequences([self.corpus.record(int(i)) for i in indices], max_len=cut))
 
     def batch(self, step: int) -> Batch:
-        epoch, index = divmod(step, self.batches_per_epoch)
+        epoch, index = divmod(step * self.world_size + self.rank, self.batches_per_epoch)
         if epoch != self._epoch:
             self._epoch = epoch
             self._order = (torch.randperm(len(self.corpus), generator=_generator(self.seed, epoch))

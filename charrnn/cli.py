@@ -19,7 +19,8 @@ from .batches import EncodedCorpus, RecordBatches, WindowBatches
 from .baselines import compressor_bits_per_char
 from .checkpoint import load_checkpoint, load_model, model_from_checkpoint, save_checkpoint
 from .data import ReadStats, format_record, load_records, split_records, write_records
-from .errors import CharRNNError
+from .distributed import BACKENDS, init_distributed
+from .errors import CharRNNError, DataError
 from .metrics import evaluate
 from .model import CELLS, CharRNN, ModelConfig
 from .sample import generate_batch
@@ -61,11 +62,46 @@ def _load_split(settings: dict) -> tuple[list[str], list[str], ReadStats]:
     return [format_record(r) for r in train], [format_record(r) for r in val], stats
 
 
-def _batcher(texts: list[str], vocab: CharVocab, settings: dict, seed: int):
-    corpus = EncodedCorpus.from_texts(texts, vocab)
+def _batcher(corpus: EncodedCorpus, settings: dict, seed: int, rank: int = 0, world_size: int = 1):
     if settings["batching"] == "records":
-        return RecordBatches(corpus, settings["batch_size"], settings["max_len"], seed=seed)
-    return WindowBatches(corpus, settings["batch_size"], settings["seq_len"], seed=seed)
+        return RecordBatches(corpus, settings["batch_size"], settings["max_len"], seed=seed,
+                             rank=rank, world_size=world_size)
+    return WindowBatches(corpus, settings["batch_size"], settings["seq_len"], seed=seed,
+                         rank=rank, world_size=world_size)
+
+
+# Read at prepare time: a prepared directory already holds their outcome.
+PREPARED_FIXED = ("categories", "limit", "sample", "val_fraction", "min_freq")
+FINAL_EVAL_BATCHES = 200  # cap on the closing evaluation of a (large) prepared split
+
+
+def _training_corpora(settings: dict, args, saved_vocab: CharVocab | None):
+    """``(train corpus, val corpus or None, vocab, summary line)`` from a
+    JSON-lines file (the embedded corpus by default) or a prepared directory."""
+    data = settings["data"]
+    if data is not None and Path(data).is_dir():
+        from .prepared import open_prepared
+
+        ignored = [f"--{k.replace('_', '-')}" for k in PREPARED_FIXED if getattr(args, k, None) is not None]
+        if ignored:
+            warnings.warn(f"{', '.join(ignored)} ignored: {data} was prepared with its own settings")
+        train_corpus, vocab, meta = open_prepared(data, "train")
+        try:
+            val_corpus = open_prepared(data, "val")[0]
+        except DataError:  # prepared with val_fraction 0
+            val_corpus = None
+        if saved_vocab is not None and saved_vocab.to_dict() != vocab.to_dict():
+            raise CharRNNError(f"{data}: its vocabulary differs from the checkpoint's; resume on "
+                               "the prepared data the run started with")
+        summary = (f"{data}: {len(train_corpus):,} training / "
+                   f"{len(val_corpus) if val_corpus else 0:,} validation records (prepared)")
+        return train_corpus, val_corpus, vocab, summary
+    train_texts, val_texts, stats = _load_split(settings)
+    # a resumed run keeps its vocabulary, whatever the data holds now
+    vocab = saved_vocab or CharVocab.from_texts(train_texts, min_freq=settings["min_freq"])
+    val_corpus = EncodedCorpus.from_texts(val_texts, vocab) if val_texts else None
+    summary = f"{stats.summary()}\n{len(train_texts)} training / {len(val_texts)} validation records"
+    return EncodedCorpus.from_texts(train_texts, vocab), val_corpus, vocab, summary
 
 
 def _print_samples(model, vocab, seed: int, length: int = 240) -> None:
@@ -77,38 +113,84 @@ def _print_samples(model, vocab, seed: int, length: int = 240) -> None:
 
 # -------------------------------------------------------------------- commands
 def cmd_prepare(args) -> None:
-    stats = ReadStats()
-    records = load_records(args.input, categories=_categories(args.categories), limit=args.limit,
-                           sample=args.sample, seed=args.seed, stats=stats)
-    count = write_records(records, args.out)
-    print(stats.summary())
-    print(f"wrote {count} records to {args.out}")
+    if args.out.suffix.lower() == ".jsonl":  # a smaller JSON-lines sample, kept in memory
+        for option in ("val_fraction", "min_freq", "overwrite"):
+            if getattr(args, option) not in (None, False):
+                raise CharRNNError(f"--{option.replace('_', '-')} is for a prepared directory; "
+                                   f"{args.out} ends with .jsonl, which writes a JSON-lines sample")
+        stats = ReadStats()
+        records = load_records(args.input, categories=_categories(args.categories), limit=args.limit,
+                               sample=args.sample, seed=args.seed or 0, stats=stats)
+        count = write_records(records, args.out)
+        print(stats.summary())
+        print(f"wrote {count} records to {args.out}")
+        return
+    from .prepared import prepare_dataset
+
+    for option in ("sample", "seed"):
+        if getattr(args, option) is not None:
+            raise CharRNNError(f"--{option} is for a JSON-lines sample (--out FILE.jsonl); a prepared "
+                               "directory holds every record (narrow it with --categories/--limit)")
+    meta = prepare_dataset(args.input, args.out, categories=_categories(args.categories),
+                           limit=args.limit,
+                           val_fraction=0.01 if args.val_fraction is None else args.val_fraction,
+                           min_freq=args.min_freq or 1, progress=not args.no_progress,
+                           overwrite=args.overwrite)
+    splits = meta["splits"]
+    print(f"{meta['source']['name']}: {meta['records']:,} records from {meta['lines']:,} lines, "
+          f"{meta['malformed_lines']:,} malformed line(s) skipped, "
+          f"{meta['filtered_out']:,} outside the category filter")
+    for split in ("train", "val"):
+        print(f"  {split:5s}: {splits[split]['records']:,} records, {splits[split]['tokens']:,} tokens")
+    print(f"vocabulary: {meta['vocab_size']} tokens ({meta['dtype']} ids), "
+          f"{meta['unknown_chars']:,} characters rarer than --min-freq {meta['settings']['min_freq']} "
+          "became <unk>")
+    print(f"wrote {args.out}")
+
+
+def cmd_download(args) -> None:
+    from .download import download_snapshot
+
+    path = download_snapshot(args.dir)
+    print(f"downloaded {path}\nnext: python -m charrnn prepare {path} --out {args.dir / 'arxiv'}")
 
 
 def cmd_train(args, demo: bool = False) -> None:
+    """Also one rank of ``torchrun --nproc_per_node=N -m charrnn train``:
+    every rank trains on its share of the batches, rank 0 alone prints and
+    writes the checkpoint."""
+    ctx = init_distributed(args.backend, args.device)
+    try:
+        with warnings.catch_warnings():
+            if not ctx.is_main:
+                warnings.simplefilter("ignore")  # rank 0 warns once for all
+            _train(args, demo, ctx)
+        ctx.barrier()  # rank 0 may still be evaluating and sampling
+    finally:
+        ctx.cleanup()
+
+
+def _train(args, demo: bool, ctx) -> None:
+    say = print if ctx.is_main else (lambda *a, **k: None)
     ckpt = load_checkpoint(args.resume) if args.resume else None
     saved = ckpt.get("data_config", {}) if ckpt else {}
     settings = {k: (getattr(args, k) if getattr(args, k) is not None else saved.get(k, default))
                 for k, default in DATA_DEFAULTS.items()}
     if settings["data"] is not None:
         settings["data"] = str(settings["data"])
-    train_texts, val_texts, stats = _load_split(settings)
-    print(stats.summary())
+    saved_vocab = CharVocab.from_dict(ckpt["vocab"]) if ckpt else None
+    train_corpus, val_corpus, vocab, summary = _training_corpora(settings, args, saved_vocab)
+    say(summary)
     out = Path(args.out or args.resume or ("runs/demo.pt" if demo else "runs/charrnn.pt"))
-
-    if ckpt:  # a resumed run keeps its vocabulary, whatever the data holds now
-        vocab = CharVocab.from_dict(ckpt["vocab"])
-    else:
-        vocab = CharVocab.from_texts(train_texts, min_freq=settings["min_freq"])
-    train_data = _batcher(train_texts, vocab, settings, settings["seed"])
-    val_data = _batcher(val_texts, vocab, settings, settings["seed"]) if val_texts else None
+    train_data = _batcher(train_corpus, settings, settings["seed"], ctx.rank, ctx.world_size)
+    val_data = _batcher(val_corpus, settings, settings["seed"]) if val_corpus is not None else None
 
     if ckpt:
         overrides = {k: getattr(args, k) for k in ("steps", "lr", "eval_every") if getattr(args, k) is not None}
         trainer = Trainer.from_checkpoint(args.resume, train_data, val_data, checkpoint_path=out,
-                                          **overrides)
+                                          context=ctx, **overrides)
         trainer.data_config = settings
-        print(f"resuming {args.resume} at step {trainer.step} of {trainer.config.steps}")
+        say(f"resuming {args.resume} at step {trainer.step} of {trainer.config.steps}")
     else:
         torch.manual_seed(settings["seed"])
         model = CharRNN(ModelConfig(vocab_size=len(vocab), cell=args.cell, embed_dim=args.embed,
@@ -120,15 +202,20 @@ def cmd_train(args, demo: bool = False) -> None:
                              schedule=args.schedule, warmup_steps=args.warmup,
                              eval_every=args.eval_every or 100, device=args.device, amp=not args.no_amp)
         trainer = Trainer(model, vocab, train_data, val_data, config, checkpoint_path=out,
-                          data_config=settings)
-    print(f"{len(train_texts)} training / {len(val_texts)} validation records, "
-          f"vocabulary of {len(vocab)} tokens; model: {trainer.model.config.cell}, "
-          f"{trainer.model.num_parameters:,} parameters, device {trainer.device}")
+                          data_config=settings, context=ctx)
+    processes = f" x {ctx.world_size} processes ({ctx.backend})" if ctx.is_distributed else ""
+    say(f"vocabulary of {len(vocab)} tokens; model: {trainer.model.config.cell}, "
+        f"{trainer.model.num_parameters:,} parameters, device {trainer.device}{processes}")
     history = trainer.fit(progress=not args.no_progress)
+    if not ctx.is_main:
+        return
     print(f"{'stopped' if trainer.interrupted else 'finished'} at step {trainer.step}: "
           f"{history.chars_per_second:,.0f} characters/second; checkpoint {out}")
     if val_data is not None:
-        print(f"validation: {evaluate(trainer.model, val_data)}")
+        prepared = settings["data"] is not None and Path(settings["data"]).is_dir()
+        cap = FINAL_EVAL_BATCHES if prepared else None
+        print(f"validation{f' (first {cap} batches)' if cap else ''}: "
+              f"{evaluate(trainer.model, val_data, max_batches=cap)}")
     _print_samples(trainer.model, vocab, settings["seed"])
     if demo:
         print("\n" + NEXT_STEPS.format(ckpt=out))
@@ -221,14 +308,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"charrnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("prepare", help="cut a Kaggle arXiv file/zip down to a smaller JSON-lines sample")
-    p.add_argument("input", type=Path, help="arxiv-metadata-oai-snapshot.json, .jsonl, .gz or the Kaggle .zip")
-    p.add_argument("--out", type=Path, required=True, help="output .jsonl file")
+    text = ("encode a Kaggle arXiv file/zip once into a prepared directory for training "
+            "(--out DIR), or cut it down to a smaller JSON-lines sample (--out FILE.jsonl)")
+    p = sub.add_parser("prepare", help=text, description=text + (
+        ". A directory holds train.bin/val.bin (token ids), their record offsets, vocab.json and "
+        "meta.json; it is streamed, so memory stays flat even for the whole 4 GB snapshot."))
+    p.add_argument("input", type=Path, metavar="SNAPSHOT",
+                   help="arxiv-metadata-oai-snapshot.json, .jsonl, .gz or the Kaggle .zip")
+    p.add_argument("--out", type=Path, required=True,
+                   help="directory to write; a path ending in .jsonl writes a JSON-lines sample instead")
     p.add_argument("--categories", help="comma-separated category filter, e.g. cs.LG,stat.ML")
     p.add_argument("--limit", type=_positive_int, help="read at most this many records")
-    p.add_argument("--sample", type=_positive_int, help="seeded random sample of this many records")
-    p.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("prepared directory (--out DIR)")
+    g.add_argument("--val-fraction", type=float, help="share of records held out, by hashed id (default 0.01)")
+    g.add_argument("--min-freq", type=_positive_int,
+                   help="characters seen fewer times become <unk> (default 1; e.g. 100 on the full snapshot)")
+    g.add_argument("--overwrite", action="store_true", help="replace a prepared directory already there")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group("JSON-lines sample (--out FILE.jsonl)")
+    g.add_argument("--sample", type=_positive_int, help="seeded random sample of this many records")
+    g.add_argument("--seed", type=int, help="seed of the sample (default 0)")
     p.set_defaults(func=cmd_prepare)
+
+    text = "download the arXiv snapshot (arxiv.zip, about 1.5 GB) from Kaggle with Kaggle's client"
+    p = sub.add_parser("download", help=text, description=text + (
+        "; needs `pip install kaggle` and an API token in ~/.kaggle/kaggle.json "
+        "(or KAGGLE_USERNAME/KAGGLE_KEY)"))
+    p.add_argument("--dir", type=Path, default=Path("data"), help="where to put arxiv.zip (default data/)")
+    p.set_defaults(func=cmd_download)
 
     for name, text in (("train", "train a model and write a checkpoint"),
                        ("demo", "train a small model on the embedded corpus (about a minute on a CPU)")):
@@ -258,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--seed", type=int, help="seed for model, split sample and batches (default 0)")
         g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
         g.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+        g.add_argument("--backend", choices=BACKENDS, help="process-group backend under torchrun "
+                       "(default nccl on CUDA, gloo on the CPU)")
         g = p.add_argument_group("checkpoints")
         g.add_argument("--out", type=Path, help="checkpoint path (default runs/charrnn.pt)")
         g.add_argument("--resume", type=Path, help="continue training from this checkpoint")

@@ -16,7 +16,6 @@ import heapq
 import json
 import os
 import random
-import re
 import warnings
 import zipfile
 import zlib
@@ -29,7 +28,6 @@ from pathlib import Path
 from .errors import DataError
 
 SEPARATOR = " ; "  # between title and abstract, as in the origin notebook
-_WHITESPACE = re.compile(r"\s+")
 
 
 def default_corpus_path() -> Path:
@@ -242,8 +240,13 @@ def _reservoir_sample(stream: Iterable[dict], k: int, seed: int) -> list[dict]:
 # ------------------------------------------------------------------- formatting
 def normalize_whitespace(text: str) -> str:
     """Collapse runs of whitespace (the snapshot's hard line breaks and
-    indentation inside titles and abstracts) to single spaces."""
-    return _WHITESPACE.sub(" ", text).strip()
+    indentation inside titles and abstracts) to single spaces.
+
+    ``str.split()`` splits on exactly the characters the regex ``\\s+``
+    matches (``str.isspace``; tests/test_prepared.py checks every code
+    point) and is about four times faster, which counts on the 4 GB
+    snapshot."""
+    return " ".join(text.split())
 
 
 def format_record(record: dict) -> str:

@@ -6,18 +6,30 @@ Fixes over the origin notebook's loop: the clipping threshold actually clips
 the model and history (and writes a checkpoint when a path is set), and a
 resumed run continues with the same batches, optimizer state and random
 state, so on the CPU it reproduces the uninterrupted run's losses exactly.
+
+Under ``torchrun`` (a :class:`~charrnn.distributed.DistributedContext` with
+several ranks) every rank trains a DistributedDataParallel copy on its own
+shard of the batches; the logged loss is the mean over ranks, validation is
+split over the ranks and summed, and rank 0 alone prints and writes
+checkpoints (of the unwrapped model, so they load anywhere). A checkpoint
+resumes on any number of processes: step, optimizer state and history carry
+over; the batches continue exactly when the world size is the same, and
+differ from the uninterrupted run's when it changes (rank 0 keeps its stream,
+the other ranks' shares come and go).
 """
 
 from __future__ import annotations
 
 import math
 import random
+import warnings
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
+from itertools import chain, islice
 from pathlib import Path
 
 import torch
@@ -25,8 +37,9 @@ from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from .dashboard import LiveLossPlot
+from .distributed import DistributedContext
 from .errors import CheckpointError
-from .metrics import evaluate, masked_cross_entropy
+from .metrics import LossReport, evaluate, masked_cross_entropy
 from .model import CharRNN
 from .vocab import PAD_ID, CharVocab
 
@@ -83,19 +96,42 @@ class History:
         return self.chars_trained / self.seconds if self.seconds else 0.0
 
 
-@contextmanager
-def _sigint_deferred() -> Iterator[Callable[[], bool]]:
-    """Hold back SIGINT (Ctrl-C, or Jupyter's interrupt button) for the
-    duration of the block; yields a function telling whether one came."""
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False  # signal handlers can only be set in the main thread
-        return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield lambda: bool(received)
-    finally:
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+class _StopSignals:
+    """While ``fit`` runs: SIGINT (Ctrl-C, Jupyter's interrupt button) and
+    SIGTERM (sent by torchrun, batch schedulers, ``kill``) ask training to
+    stop. Inside :meth:`holding` (an update in progress) or with
+    ``hold_always`` (a distributed run, where the ranks must agree on the
+    step they stop after) the signal is only noted in ``received``;
+    elsewhere it raises ``KeyboardInterrupt`` at once, as Ctrl-C does."""
+
+    def __init__(self, hold_always: bool = False):
+        self.received = False
+        self._holding = hold_always
+        self._hold_always = hold_always
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:
+        self.received = True
+        if not self._holding:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> "_StopSignals":
+        if threading.current_thread() is threading.main_thread():  # handlers: main thread only
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = self._hold_always
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -132,17 +168,31 @@ class Trainer:
 
     ``trainer.fit()`` runs up to ``config.steps`` steps in total and returns
     the :class:`History`; calling it again with more steps continues.
+
+    ``context`` (from :func:`charrnn.distributed.init_distributed`) makes it
+    one rank of a DistributedDataParallel run; ``train_data`` must then be
+    built with the context's ``rank`` and ``world_size``. ``self.model`` is
+    always the plain model; ``self.module`` the one trained (DDP-wrapped).
     """
 
     def __init__(self, model: CharRNN, vocab: CharVocab, train_data, val_data=None,
                  config: TrainConfig | None = None, checkpoint_path: str | Path | None = None,
-                 data_config: dict | None = None):
+                 data_config: dict | None = None, context: DistributedContext | None = None):
         if len(vocab) != model.config.vocab_size:
             raise CheckpointError(f"vocabulary has {len(vocab)} tokens, model expects "
                                   f"{model.config.vocab_size}")
         self.config = config or TrainConfig()
-        self.device = pick_device(self.config.device)
+        self.context = context or DistributedContext()
+        shard = (getattr(train_data, "rank", 0), getattr(train_data, "world_size", 1))
+        if self.context.is_distributed and shard != (self.context.rank, self.context.world_size):
+            raise ValueError(f"rank {self.context.rank} of {self.context.world_size} needs its own "
+                             f"share of the batches, but train_data has rank, world_size = {shard}; "
+                             "build it with rank=context.rank, world_size=context.world_size")
+        self.device = self.context.device(self.config.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # pick the fastest kernels for the batch shape
         self.model = model.to(self.device)
+        self.module = self.context.wrap(self.model, self.device)
         self.vocab, self.train_data, self.val_data = vocab, train_data, val_data
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.data_config = data_config or {}
@@ -160,16 +210,25 @@ class Trainer:
     @classmethod
     def from_checkpoint(cls, path: str | Path, train_data, val_data=None,
                         config: TrainConfig | None = None, checkpoint_path: str | Path | None = None,
-                        **config_overrides) -> "Trainer":
+                        context: DistributedContext | None = None, **config_overrides) -> "Trainer":
         """Continue a saved run: same model, optimizer, step, history and RNG.
         The batchers must be built with the checkpoint's vocabulary
-        (``ckpt['vocab']``) and data settings for an exact continuation."""
+        (``ckpt['vocab']``) and data settings for an exact continuation, and
+        on the same number of processes: another world size carries on from
+        the same step with other batches (a warning says so)."""
         ckpt = load_checkpoint(path)
         model, vocab = model_from_checkpoint(ckpt)
         if config is None:
             config = TrainConfig.from_dict({**ckpt.get("train_config", {}), **config_overrides})
+        data_config = dict(ckpt.get("data_config") or {})
+        saved_world = data_config.pop("world_size", 1)
         trainer = cls(model.train(), vocab, train_data, val_data, config,
-                      checkpoint_path=checkpoint_path or path, data_config=ckpt.get("data_config"))
+                      checkpoint_path=checkpoint_path or path, data_config=data_config,
+                      context=context)
+        if saved_world != trainer.context.world_size and trainer.context.is_main:
+            warnings.warn(f"{path} was trained on {saved_world} process(es), resuming on "
+                          f"{trainer.context.world_size}: step, optimizer state and history carry "
+                          "over, but the batches differ from an uninterrupted run", stacklevel=2)
         if ckpt.get("optimizer_state"):
             trainer.optimizer.load_state_dict(ckpt["optimizer_state"])
         trainer.step = int(ckpt.get("step", 0))
@@ -178,10 +237,16 @@ class Trainer:
         return trainer
 
     def save(self, path: str | Path | None = None) -> Path:
+        """Write a checkpoint. In a distributed run call it on every rank:
+        rank 0 writes (the plain model: no DDP ``module.`` prefixes) while
+        the others wait, so none runs ahead of a half-written file."""
         path = Path(path or self.checkpoint_path or "checkpoint.pt")
-        save_checkpoint(path, self.model, self.vocab, optimizer=self.optimizer, step=self.step,
-                        history=asdict(self.history), train_config=asdict(self.config),
-                        data_config=self.data_config, rng=_rng_state())
+        if self.context.is_main:
+            save_checkpoint(path, self.model, self.vocab, optimizer=self.optimizer, step=self.step,
+                            history=asdict(self.history), train_config=asdict(self.config),
+                            data_config={**self.data_config, "world_size": self.context.world_size},
+                            rng=_rng_state())
+        self.context.barrier()
         return path
 
     # --------------------------------------------------------------- training
@@ -200,7 +265,7 @@ class Trainer:
             group["lr"] = self._lr_at(self.step)
         autocast = (torch.autocast("cuda", dtype=self._amp_dtype) if self._amp_dtype else nullcontext())
         with autocast:
-            logits, _ = self.model(inputs)
+            logits, _ = self.module(inputs)  # DDP averages the gradients over ranks in backward()
             loss = masked_cross_entropy(logits, targets)
         self.optimizer.zero_grad(set_to_none=True)
         self._scaler.scale(loss).backward()
@@ -211,10 +276,28 @@ class Trainer:
         self._scaler.update()
         return loss.item(), float(grad_norm)
 
+    def _evaluate_shard(self) -> LossReport:
+        """Validation loss over the first ``eval_batches`` batches; in a
+        distributed run each rank scores every ``world_size``-th of them and
+        the sums are added up, so all ranks get the same number."""
+        ctx = self.context
+        if not ctx.is_distributed:
+            return evaluate(self.model, self.val_data, self.device, max_batches=self.config.eval_batches)
+        batches = islice(self.val_data.eval_batches(), ctx.rank, self.config.eval_batches, ctx.world_size)
+        first = next(batches, None)
+        total, count = 0.0, 0
+        if first is not None:  # fewer batches than ranks: this one has none
+            local = evaluate(self.model, chain([first], batches), self.device)
+            total, count = local.nats * local.tokens, local.tokens
+        total, count = ctx.all_reduce_sum([total, count])
+        if count == 0:
+            raise ValueError("nothing to evaluate: the validation data holds no non-pad target")
+        return LossReport(total / count, int(count))
+
     def validate(self) -> float | None:
         if self.val_data is None:
             return None
-        report = evaluate(self.model, self.val_data, self.device, max_batches=self.config.eval_batches)
+        report = self._evaluate_shard()
         self.history.val_steps.append(self.step)
         self.history.val_loss.append(report.nats)
         return report.nats
@@ -227,64 +310,86 @@ class Trainer:
         training in a notebook (and does nothing elsewhere). ``callbacks``
         are objects with ``on_step(trainer)`` (called after every step and its
         validation) and/or ``on_end(trainer)`` (called when ``fit`` returns,
-        interrupted or not).
+        interrupted or not); in a distributed run, on rank 0 only.
 
-        Ctrl-C stops after the current step: the model and history stay as
-        they are, a checkpoint is written if a path was given, and
-        ``trainer.interrupted`` is set. Call ``fit`` again to go on.
+        Ctrl-C (or SIGTERM) stops after the current step: the model and
+        history stay as they are, a checkpoint is written if a path was
+        given, and ``trainer.interrupted`` is set. Call ``fit`` again to go
+        on. The progress bar shows the throughput in characters per second
+        (of all ranks together), and a line with it is printed at the end.
         """
         target = self.config.steps if steps is None else steps
-        c, h = self.config, self.history
+        c, h, ctx = self.config, self.history, self.context
         checkpoint_every = c.checkpoint_every or c.eval_every
         self.interrupted = False
-        callbacks = list(callbacks)
-        if live_plot:
+        callbacks = list(callbacks) if ctx.is_main else []
+        if live_plot and ctx.is_main:
             callbacks.append(LiveLossPlot())
         on_step = [cb.on_step for cb in callbacks if hasattr(cb, "on_step")]
-        self.model.train()
+        self.module.train()
+        show = progress and ctx.is_main
         bar = tqdm(total=target, initial=self.step, desc="training", unit="step",
-                   disable=not progress, dynamic_ncols=True)
-        started = time.perf_counter()
+                   disable=not show, dynamic_ncols=True)
+        pin = self.device.type == "cuda"  # page-locked host memory: asynchronous copies to the GPU
+        first_step, first_chars = self.step, h.chars_trained
+        fit_started = started = time.perf_counter()
         try:
-            while self.step < target:
-                inputs, targets = self.train_data.batch(self.step)
-                inputs = inputs.to(self.device, non_blocking=True)
-                targets = targets.to(self.device, non_blocking=True)
-                # A Ctrl-C in the middle of an update would leave weights and
-                # step count out of step; it is acted on once the step is done.
-                with _sigint_deferred() as ctrl_c_pressed:
-                    loss, grad_norm = self.train_step(inputs, targets)
-                    self.step += 1
-                    h.steps.append(self.step)
-                    h.train_loss.append(loss)
-                    h.grad_norm.append(grad_norm)
-                    h.chars_trained += int((targets != PAD_ID).sum())
-                if ctrl_c_pressed():
-                    raise KeyboardInterrupt
-                bar.update(1)
-                if self.step % c.eval_every == 0 or self.step == target:
-                    self.validate()
-                    self.model.train()
-                postfix = {"loss": f"{loss:.3f}"}
-                if h.val_loss:
-                    postfix["val"] = f"{h.val_loss[-1]:.3f}"
-                bar.set_postfix(postfix, refresh=False)
-                for callback in on_step:
-                    callback(self)
-                if self.checkpoint_path and (self.step % checkpoint_every == 0 or self.step == target):
-                    h.seconds += time.perf_counter() - started
-                    started = time.perf_counter()
-                    self.save()
+            with _StopSignals(hold_always=ctx.is_distributed) as stop:
+                while self.step < target:
+                    inputs, targets = self.train_data.batch(self.step)
+                    if pin:
+                        inputs, targets = inputs.pin_memory(), targets.pin_memory()
+                    inputs = inputs.to(self.device, non_blocking=True)
+                    targets = targets.to(self.device, non_blocking=True)
+                    # A stop signal in the middle of an update would leave weights
+                    # and step count out of step; it is acted on once the step is done.
+                    with stop.holding():
+                        loss, grad_norm = self.train_step(inputs, targets)
+                        chars = int((targets != PAD_ID).sum())
+                        # One collective per step: the mean loss, all ranks' characters,
+                        # and whether any rank was asked to stop (all stop together).
+                        loss, chars, stops = ctx.all_reduce_sum([loss, chars, stop.received])
+                        loss /= ctx.world_size
+                        self.step += 1
+                        h.steps.append(self.step)
+                        h.train_loss.append(loss)
+                        h.grad_norm.append(grad_norm)
+                        h.chars_trained += int(chars)
+                    if stops:
+                        raise KeyboardInterrupt
+                    bar.update(1)
+                    if self.step % c.eval_every == 0 or self.step == target:
+                        self.validate()
+                        self.module.train()
+                    postfix = {"loss": f"{loss:.3f}"}
+                    if h.val_loss:
+                        postfix["val"] = f"{h.val_loss[-1]:.3f}"
+                    if show:
+                        rate = (h.chars_trained - first_chars) / (time.perf_counter() - fit_started)
+                        postfix["chars/s"] = f"{rate:,.0f}"
+                    bar.set_postfix(postfix, refresh=False)
+                    for callback in on_step:
+                        callback(self)
+                    if self.checkpoint_path and (self.step % checkpoint_every == 0 or self.step == target):
+                        h.seconds += time.perf_counter() - started
+                        started = time.perf_counter()
+                        self.save()
         except KeyboardInterrupt:
             self.interrupted = True
-            bar.write(f"Interrupted at step {self.step}: model and history kept"
-                      + (f", checkpoint written to {self.checkpoint_path}" if self.checkpoint_path else "")
-                      + ".")
+            if ctx.is_main:
+                bar.write(f"Interrupted at step {self.step}: model and history kept"
+                          + (f", checkpoint written to {self.checkpoint_path}" if self.checkpoint_path else "")
+                          + ".")
         finally:
             h.seconds += time.perf_counter() - started
             bar.close()
         if self.interrupted and self.checkpoint_path:
             self.save()
+        if show and self.step > first_step:
+            elapsed = time.perf_counter() - fit_started
+            ranks = f" on {ctx.world_size} processes" if ctx.is_distributed else ""
+            tqdm.write(f"{self.step - first_step} steps in {elapsed:.1f} s{ranks}: "
+                       f"{(h.chars_trained - first_chars) / elapsed:,.0f} characters/second")
         for callback in callbacks:
             if hasattr(callback, "on_end"):
                 callback.on_end(self)
