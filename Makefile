@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lab bench student clean
+.PHONY: demo test lab bench student clean screenshots
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 $(STAMP): requirements.txt pyproject.toml
@@ -28,6 +28,12 @@ student: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# Refresh the README's pictures: the generator widget in a real browser (needs
+# chromium; see tests/test_browser.py), the surprisal view and a hidden unit.
+screenshots: $(STAMP)
+	CHARRNN_SCREENSHOT_DIR=docs/images $(BIN)/python -m pytest -m browser -rs tests/test_browser.py
+	$(BIN)/python docs/make_images.py docs/images
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -79,7 +79,7 @@ class GeneratorWidget(_ModelWidget):
         super().__init__(model, vocab)
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-        style = {"description_width": "80px"}
+        style = {"description_width": "95px"}
         self.prefix = widgets.Text(value=prefix, description="prefix", style=style,
                                    layout=widgets.Layout(width="420px"))
         self.strategy = widgets.Dropdown(options=STRATEGIES, value=strategy, description="strategy", style=style)
