@@ -1,4 +1,4 @@
-"""Command line: ``python -m charrnn {demo,prepare,train,sample,evaluate,export}``.
+"""Command line: ``python -m charrnn {demo,download,prepare,train,sample,evaluate,export,student}``.
 
 Every problem a user can cause is reported as one line on stderr with a
 non-zero exit status; tracebacks are for bugs.
@@ -230,8 +230,42 @@ def cmd_sample(args) -> None:
     print("\n\n".join(texts))
 
 
+def _evaluate_prepared(args, model, vocab) -> None:
+    """``evaluate --data DIR`` on a prepared directory: its ids are scored as
+    they are, so they must mean the same characters as the model's."""
+    from .prepared import open_prepared
+
+    split = "train" if args.split == "train" else "val"
+    if args.split == "all":
+        print("note: a prepared directory is evaluated on its val split (use --split train for the other)")
+    corpus, data_vocab, _ = open_prepared(args.data, split)
+    if data_vocab != vocab:
+        raise CharRNNError(f"{args.data}: its vocab.json ({len(data_vocab)} tokens) is not the checkpoint's "
+                           f"vocabulary ({len(vocab)} tokens), so its ids mean other characters; evaluate on "
+                           "the JSON file instead, or prepare the data again")
+    if args.limit is not None and args.limit < len(corpus):
+        corpus = EncodedCorpus(corpus.ids, corpus.offsets[:args.limit + 1])
+    print(f"{args.data}: evaluating {len(corpus):,} records ({split} split, {corpus.num_tokens:,} tokens)")
+    report = evaluate(model, RecordBatches(corpus, args.batch_size, shuffle=False))
+    print(f"{'model':>6}: {report}")
+    if len(corpus) <= _COMPRESSOR_RECORDS:
+        texts = [vocab.decode(corpus.record(i).tolist()) for i in range(len(corpus))]
+        for name, bpc in compressor_bits_per_char(texts).items():
+            print(f"{name:>6}: {bpc:.4f} bits/char  ({bpc / report.bits_per_char:.2f}x the model's)")
+    else:
+        print(f"(compressor baselines skipped: more than {_COMPRESSOR_RECORDS:,} records; use --limit)")
+    if args.word_temperatures:
+        print("note: --word-temperatures needs the JSON file (the word list comes from its training text)")
+
+
+_COMPRESSOR_RECORDS = 20_000  # gzip/bz2/xz on more text than this takes minutes and memory
+
+
 def cmd_evaluate(args) -> None:
     model, vocab = load_model(args.checkpoint, args.device)
+    if args.data is not None and args.data.is_dir():
+        _evaluate_prepared(args, model, vocab)
+        return
     stats = ReadStats()
     records = load_records(args.data, categories=_categories(args.categories), limit=args.limit,
                            stats=stats)
@@ -294,8 +328,8 @@ def _positive_int(text: str) -> int:
 
 
 def _add_data_args(p, with_sampling: bool = True) -> None:
-    p.add_argument("--data", type=Path, help="arXiv JSON lines (.json/.jsonl/.gz/.zip); "
-                   "default: the embedded corpus")
+    p.add_argument("--data", type=Path, help="arXiv JSON lines (.json/.jsonl/.gz/.zip) or a directory "
+                   "written by `prepare --out DIR`; default: the embedded corpus")
     p.add_argument("--categories", help="comma-separated category filter, e.g. cs.LG,stat.ML or hep")
     p.add_argument("--limit", type=_positive_int, help="read at most this many records")
     if with_sampling:
@@ -330,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, help="seed of the sample (default 0)")
     p.set_defaults(func=cmd_prepare)
 
-    text = "download the arXiv snapshot (arxiv.zip, about 1.5 GB) from Kaggle with Kaggle's client"
+    text = "download the arXiv snapshot (arxiv.zip) from Kaggle with Kaggle's client"
     p = sub.add_parser("download", help=text, description=text + (
         "; needs `pip install kaggle` and an API token in ~/.kaggle/kaggle.json "
         "(or KAGGLE_USERNAME/KAGGLE_KEY)"))

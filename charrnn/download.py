@@ -1,6 +1,6 @@
 """Fetching the arXiv snapshot from Kaggle with Kaggle's own client.
 
-The snapshot (about 1.5 GB zipped, 4 GB unpacked) is only published on
+The snapshot (about 4 GB unpacked) is only published on
 Kaggle, which wants an account and an API token; there is no anonymous URL
 to fetch. So this module does not talk HTTP itself: it calls the official
 ``kaggle`` package (its Python API if importable, else its ``kaggle``

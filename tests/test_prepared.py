@@ -346,6 +346,35 @@ def test_cli_prepare_directory_end_to_end(snapshot, tmp_path, capsys):
     assert main(argv + ["--overwrite"]) == 0
 
 
+def test_cli_train_and_evaluate_on_a_prepared_directory(snapshot, tmp_path, capsys):
+    path, _ = snapshot
+    out, ckpt = tmp_path / "prepared", tmp_path / "m.pt"
+    assert main(["prepare", str(path), "--out", str(out), "--val-fraction", "0.1", "--no-progress"]) == 0
+    assert main(["train", "--data", str(out), "--hidden", "16", "--embed", "8", "--steps", "4",
+                 "--eval-every", "2", "--batch-size", "4", "--seq-len", "16", "--out", str(ckpt),
+                 "--no-progress", "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--data", str(out), "--split", "val"]) == 0
+    text = capsys.readouterr().out
+    val_records = json.loads((out / "meta.json").read_text())["splits"]["val"]["records"]
+    assert f"evaluating {val_records:,} records (val split" in text
+    assert "bits/char" in text and "gzip" in text
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--data", str(out), "--split", "train",
+                 "--limit", "5"]) == 0
+    assert "evaluating 5 records (train split" in capsys.readouterr().out
+
+
+def test_cli_evaluate_refuses_a_prepared_directory_of_another_vocabulary(snapshot, tmp_path, capsys):
+    path, _ = snapshot
+    out, ckpt = tmp_path / "prepared", tmp_path / "m.pt"
+    assert main(["prepare", str(path), "--out", str(out), "--no-progress"]) == 0
+    vocab = charrnn.CharVocab.from_texts(["abc"])
+    charrnn.save_checkpoint(ckpt, charrnn.CharRNN(vocab_size=len(vocab), hidden_size=8, embed_dim=4), vocab)
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--data", str(out)]) != 0
+    err = capsys.readouterr().err
+    assert "vocab.json" in err and "not the checkpoint's vocabulary" in err
+
+
 def test_cli_prepare_options_belong_to_their_mode(snapshot, tmp_path, capsys):
     path, _ = snapshot
     assert main(["prepare", str(path), "--out", str(tmp_path / "d"), "--sample", "5"]) == 2
