@@ -29,8 +29,9 @@ student: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
-# Refresh the README's pictures: the generator widget in a real browser (needs
-# chromium; see tests/test_browser.py), the surprisal view and a hidden unit.
+# Refresh the README's pictures: screenshots of the generator, the surprisal view
+# and the neuron explorer in a real browser (needs chromium; see
+# tests/test_browser.py), and the library's PNG drawings of the last two.
 screenshots: $(STAMP)
 	CHARRNN_SCREENSHOT_DIR=docs/images $(BIN)/python -m pytest -m browser -rs tests/test_browser.py
 	$(BIN)/python docs/make_images.py docs/images

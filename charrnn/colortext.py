@@ -29,6 +29,13 @@ def value_colours(values: Sequence[float], cmap: str, vmin: float, vmax: float) 
     return [f"rgb({int(255 * r)},{int(255 * g)},{int(255 * b)})" for r, g, b, _ in np.atleast_2d(rgba)]
 
 
+def readable_text_colour(css_rgb: str) -> str:
+    """Black or white, whichever reads better on the background ``css_rgb``
+    (by its relative luminance): dark red cells get white letters."""
+    r, g, b = (int(x) / 255 for x in css_rgb[4:-1].split(","))
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 else "white"
+
+
 def _check_lengths(text: str, values: Sequence[float]) -> None:
     if len(text) != len(values):
         raise ValueError(f"one value per character is needed: the text has {len(text)} characters, "
@@ -42,9 +49,11 @@ def coloured_text_html(text: str, values: Sequence[float], *, cmap: str, vmin: f
     _check_lengths(text, values)
     colours = value_colours(values, cmap, vmin, vmax)
     spans = "".join(
-        f'<span title="{html.escape(repr(ch))}: {v:.2f} {unit}" style="background:{c}">{html.escape(ch)}</span>'
+        f'<span title="{html.escape(repr(ch))}: {v:.2f} {unit}" style="background:{c}; '
+        f'color:{readable_text_colour(c)}">{html.escape(ch)}</span>'
         for ch, v, c in zip(text, np.asarray(values, dtype=float), colours))
-    legend = " ".join(f'<span style="background:{c}; padding:0 6px">{v:g} {unit}</span>'
+    legend = " ".join(f'<span style="background:{c}; color:{readable_text_colour(c)}; padding:0 6px">'
+                      f'{v:g} {unit}</span>'
                       for v, c in zip(legend_values, value_colours(legend_values, cmap, vmin, vmax)))
     caption_html = f"{html.escape(caption)}: " if caption else ""
     return ('<div class="charrnn-coloured-text">'
@@ -106,9 +115,12 @@ def save_coloured_text_png(path: str | os.PathLike, text: str, values: Sequence[
     ax.set_ylim(rows, 0)
     ax.axis("off")
     for ch, value, (r, c) in zip(text, np.asarray(values, dtype=float), positions):
-        ax.add_patch(Rectangle((c, r), 1, 1, color=colour_map(norm(value)), linewidth=0))
+        background = colour_map(norm(value))
+        ax.add_patch(Rectangle((c, r), 1, 1, color=background, linewidth=0))
         if not ch.isspace():
-            ax.text(c + 0.5, r + 0.55, ch, ha="center", va="center", family="monospace", fontsize=9)
+            css = "rgb({},{},{})".format(*(int(255 * x) for x in background[:3]))
+            ax.text(c + 0.5, r + 0.55, ch, ha="center", va="center", family="monospace", fontsize=9,
+                    color=readable_text_colour(css))
     if title:
         fig.suptitle(title.replace("$", r"\$"), fontsize=10, y=1 - 0.12 / fig_h, va="top")
     bar_ax = fig.add_axes([0.3, bottom / fig_h, 0.4, bar / fig_h])

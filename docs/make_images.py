@@ -1,7 +1,7 @@
-"""Draw the README's pictures of the surprisal view and the neuron explorer.
+"""Draw, as PNG files, the surprisal view and one hidden unit over a record.
 
-Run by ``make screenshots`` (which also takes the browser screenshot of the
-generator widget). The pictures are made by the same library functions the
+Run by ``make screenshots`` (whose browser test takes the screenshots of
+the widgets themselves). The pictures are made by the same library functions the
 notebooks call, from the pretrained model and the first record of the
 embedded corpus, so they show what notebook 06 shows.
 """

@@ -1,10 +1,19 @@
-"""End to end: the generator widget of notebook 05 works in a real JupyterLab.
+"""End to end: the widgets of notebooks 05 and 06 work in a real JupyterLab.
 
-The other tests drive the widgets from Python (``button.click()``); this one
-checks what a student sees: JupyterLab starts, notebook 05 runs in headless
-Chromium, the ``charrnn-generator`` widget renders, pressing Generate shows a
-text, and after moving the temperature slider Generate shows another text.
-A screenshot of the widget is saved under ``runs/browser/`` (or into
+The other tests drive the widgets from Python (``button.click()``); these
+check what a student sees. One JupyterLab serves both tests; each opens its
+notebook in headless Chromium and runs all cells, then:
+
+- notebook 05: the ``charrnn-generator`` widget renders, pressing Generate
+  shows a text, and after moving the temperature slider Generate shows
+  another text;
+- notebook 06: in the ``charrnn-surprisal-view`` a new sentence typed into the
+  text box and scored comes back coloured character by character, with its
+  bits per character; in the ``charrnn-neuron-explorer`` picking another
+  suggested unit recolours the text by that unit.
+
+A screenshot of each widget (``generator-widget.png``, ``surprisal-view.png``,
+``neuron-explorer.png``) is saved under ``runs/browser/`` (or into
 ``$CHARRNN_SCREENSHOT_DIR``: ``make screenshots`` refreshes the README images).
 
 It needs the ``playwright`` Python package and a Chromium binary (Debian's
@@ -20,6 +29,7 @@ leak in.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -32,6 +42,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,9 +50,7 @@ import pytest
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = "05_sampling.ipynb"
 ARTIFACTS = ROOT / "runs" / "browser"
-SCREENSHOT_NAME = "generator-widget.png"
 CHROMIUM_ARGS = [
     # Without the background-networking flags Chromium tries to reach Google
     # services; in a closed network those attempts make it refuse connections.
@@ -52,8 +61,8 @@ CHROMIUM_ARGS = [
 # Timeouts (seconds): generous, the CI machine has two slow cores.
 LAB_START_TIMEOUT = 60
 PAGE_TIMEOUT = 60
-RUN_ALL_TIMEOUT = 120  # notebook 05 alone takes ~15 s
-GENERATE_TIMEOUT = 60
+RUN_ALL_TIMEOUT = 120  # notebooks 05 and 06 take ~15 s each
+WIDGET_TIMEOUT = 60  # for the kernel to answer a click or a choice in a widget
 
 # JupyterLab user settings that keep pop-ups from covering the notebook and
 # keep every cell in the DOM (the default windowing may detach cells that are
@@ -139,10 +148,12 @@ def tail(path: Path, lines: int = 60) -> str:
         return f"(no log: {e})"
 
 
-@pytest.fixture
-def lab(tmp_path, chromium):
-    """A JupyterLab serving a copy of notebooks/; yields (base URL, token, log
-    path). Always shut down, even when the test fails."""
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, chromium):
+    """A JupyterLab serving a copy of notebooks/, started once for all the
+    tests here; yields (base URL, token, log path). Always shut down, even
+    when a test fails."""
+    tmp_path = tmp_path_factory.mktemp("lab")
     root = tmp_path / "notebooks"
     shutil.copytree(ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     jupyter = tmp_path / "jupyter"
@@ -172,19 +183,30 @@ def lab(tmp_path, chromium):
 
 
 # ------------------------------------------------------------------- browser
-@pytest.fixture
-def page(chromium):
-    """A Chromium page (1400 x 1000) with generous default timeouts."""
+@pytest.fixture(scope="module")
+def browser(chromium):
+    """Headless Chromium, launched once for all the tests here."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(PAGE_TIMEOUT * 1000)
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page (1400 x 1000, its own browser context) with generous
+    default timeouts."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(PAGE_TIMEOUT * 1000)
+        yield page
+    finally:
+        context.close()
 
 
 # Run in the page, over the prompts of the code cells ("[ ]:", "[*]:", "[7]:")
@@ -224,11 +246,9 @@ def run_all_cells(page) -> None:
     click_menu(page, "Edit", "Clear Outputs of All Cells")
     page.wait_for_function(NO_CELL_RAN_JS)
     click_menu(page, "Run", "Run All Cells")
-    try:
-        state = page.wait_for_function(RUN_STATE_JS, timeout=RUN_ALL_TIMEOUT * 1000).json_value()
-    except Exception:
-        pytest.fail(f"Run All Cells did not finish within {RUN_ALL_TIMEOUT} s; the prompts of the "
-                    f"code cells read: {code_cell_prompts(page)}")
+    state = wait_until(page, RUN_STATE_JS, None, RUN_ALL_TIMEOUT, lambda: (
+        f"Run All Cells did not finish within {RUN_ALL_TIMEOUT} s; the prompts of the "
+        f"code cells read: {code_cell_prompts(page)}")).json_value()
     if state == "stopped":
         last = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea-prompt", has_text=re.compile(r"\d")))
         pytest.fail(f"Run All Cells stopped early (prompts: {code_cell_prompts(page)}); the last cell that "
@@ -239,6 +259,90 @@ def code_cell_prompts(page) -> str:
     return " ".join(p.strip() for p in page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts())
 
 
+def open_and_run(page, lab, notebook: str) -> None:
+    """Open ``notebook`` in JupyterLab, wait for its kernel, run all cells and
+    wait until they ran. Each notebook gets its own workspace, so a page never
+    restores the tabs (and kernels) another test left open on the shared server."""
+    base, token, _ = lab
+    page.goto(f"{base}/lab/workspaces/{Path(notebook).stem}/tree/{notebook}?token={token}")
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    run_all_cells(page)
+
+
+def find_widget(page, css_class: str, notebook: str, shown_by: str):
+    """The first widget with ``css_class`` in the page, scrolled into view;
+    fails, naming the class that should have shown it, when there is none."""
+    widget = page.locator(f".{css_class}")
+    if widget.count() == 0:
+        pytest.fail(f"{notebook} ran, but no widget with CSS class {css_class} was shown "
+                    f"(does it display a charrnn.widgets.{shown_by}?)")
+    widget = widget.first
+    widget.scroll_into_view_if_needed()
+    return widget
+
+
+def labelled(page, widget, kind: str, label: str):
+    """The control of class ``widget-{kind}`` whose description is ``label``."""
+    exactly = re.compile(rf"^{re.escape(label)}$")
+    return widget.locator(f".widget-{kind}", has=page.locator("label", has_text=exactly)).first
+
+
+def wait_until(page, condition_js: str, arg, timeout_s: float, failure: Callable[[], str]):
+    """``page.wait_for_function(condition_js, arg)``: the handle of its truthy
+    value; on a timeout, fail with ``failure()`` (called then, so it can
+    describe what the page shows)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        return page.wait_for_function(condition_js, arg=arg, timeout=timeout_s * 1000)
+    except PlaywrightTimeout:
+        pytest.fail(failure())
+
+
+def save_widget_screenshot(page, widget, name: str) -> None:
+    """A screenshot of just ``widget``, without focus ring or hover effect,
+    into ``screenshot_dir()``."""
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    page.mouse.move(0, 0)
+    widget.screenshot(path=screenshot_dir() / name)
+
+
+def screenshot_dir() -> Path:
+    folder = Path(os.environ.get("CHARRNN_SCREENSHOT_DIR") or ARTIFACTS)
+    folder = folder if folder.is_absolute() else ROOT / folder
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def save_failure_artifacts(page, log: Path, name: str) -> str:
+    """Screenshot and HTML of the page and the JupyterLab log, for a failure message."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    saved = []
+    try:
+        page.screenshot(path=ARTIFACTS / f"failure-{name}-page.png", full_page=True)
+        saved.append(ARTIFACTS / f"failure-{name}-page.png")
+        (ARTIFACTS / f"failure-{name}-page.html").write_text(page.content(), encoding="utf-8")
+        saved.append(ARTIFACTS / f"failure-{name}-page.html")
+    except Exception as e:  # the page itself may be what broke
+        saved.append(f"(no page screenshot: {e})")
+    shutil.copy(log, ARTIFACTS / f"failure-{name}-jupyterlab.log")
+    saved.append(ARTIFACTS / f"failure-{name}-jupyterlab.log")
+    return "saved: " + ", ".join(map(str, saved)) + f"\nJupyterLab log (end):\n{tail(log)}"
+
+
+@contextlib.contextmanager
+def failure_artifacts(page, lab, name: str):
+    """On any failure inside, save the page and the JupyterLab log under
+    runs/browser/ (files named after ``name``) and say so in the message."""
+    try:
+        yield
+    except BaseException as e:
+        if isinstance(e, (KeyboardInterrupt, pytest.skip.Exception)):
+            raise
+        raise AssertionError(f"{e}\n\n{save_failure_artifacts(page, lab[2], name)}") from e
+
+
+# ------------------------------------------------------- notebook 05: generator
 def generated_text(widget) -> str:
     return widget.locator("pre.charrnn-generated").inner_text()
 
@@ -262,12 +366,10 @@ def press_generate(page, widget) -> str:
     handle = button.element_handle()
     handle.evaluate(WATCH_BUTTON_JS)
     button.click()
-    try:
-        page.wait_for_function(CLICK_HANDLED_JS, arg=handle, timeout=GENERATE_TIMEOUT * 1000)
-    except Exception:
-        pytest.fail(f"the Generate button was not disabled and re-enabled within {GENERATE_TIMEOUT} s "
-                    f"(did the click reach the kernel?); the output shows: "
-                    f"{widget.locator('.charrnn-output').inner_text()!r}")
+    wait_until(page, CLICK_HANDLED_JS, handle, WIDGET_TIMEOUT, lambda: (
+        f"the Generate button was not disabled and re-enabled within {WIDGET_TIMEOUT} s "
+        f"(did the click reach the kernel?); the output shows: "
+        f"{widget.locator('.charrnn-output').inner_text()!r}"))
     if widget.locator("pre.charrnn-generated").count() == 0:
         pytest.fail(f"Generate showed no text; the output shows: {widget.locator('.charrnn-output').inner_text()!r}")
     return generated_text(widget)
@@ -277,9 +379,8 @@ def move_temperature_slider(page, widget) -> tuple[str, str]:
     """Choose the temperature strategy (the slider is disabled for greedy),
     then move the ``temperature`` slider with the keyboard, 8 steps towards
     its farther end; returns its readout before and after."""
-    widget.locator(".widget-dropdown", has=page.locator("label", has_text="strategy")) \
-        .locator("select").select_option("temperature")
-    slider = widget.locator(".widget-slider", has=page.locator("label", has_text="temperature")).first
+    labelled(page, widget, "dropdown", "strategy").locator("select").select_option("temperature")
+    slider = labelled(page, widget, "slider", "temperature")
     readout = slider.locator(".widget-readout")
     handle = slider.locator(".noUi-handle")
     page.wait_for_function("el => !el.hasAttribute('disabled')",  # enabled once the kernel's change arrives
@@ -289,53 +390,79 @@ def move_temperature_slider(page, widget) -> tuple[str, str]:
     handle.focus()
     for _ in range(8):
         page.keyboard.press("ArrowRight" if now - low < high - now else "ArrowLeft")
-    try:
-        page.wait_for_function("([el, before]) => el.textContent.trim() !== before.trim()",
-                               arg=[readout.element_handle(), before], timeout=10_000)
-    except Exception:
-        pytest.fail(f"the temperature readout stayed at {before} after pressing arrow keys on the slider")
+    wait_until(page, "([el, before]) => el.textContent.trim() !== before.trim()",
+               [readout.element_handle(), before], 10,
+               lambda: f"the temperature readout stayed at {before} after pressing arrow keys on the slider")
     return before, readout.inner_text()
 
 
-def screenshot_dir() -> Path:
-    folder = Path(os.environ.get("CHARRNN_SCREENSHOT_DIR") or ARTIFACTS)
-    folder = folder if folder.is_absolute() else ROOT / folder
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+# -------------------------------------------- notebook 06: surprisal and neurons
+# The text of a coloured-text output (charrnn.colortext.coloured_text_html):
+# its first inner div holds one <span> per character.
+COLOURED_SPANS = ".charrnn-coloured-text > div:first-child > span"
+# Run in the page on a widget's HTML output: true once its coloured text reads ``text``.
+SHOWS_TEXT_JS = """([output, spans, text]) =>
+    [...output.querySelectorAll(spans)].map(s => s.textContent).join("") === text"""
+# Run in the page on a widget's HTML output: true once its text contains ``needle``.
+CONTAINS_JS = "([output, needle]) => output.textContent.replace(/\\s+/g, ' ').includes(needle)"
+NEW_SENTENCE = "We propose a new method for sparse graphs ; We study $\\alpha$-expansions of random matrices."
 
 
-def save_failure_artifacts(page, log: Path) -> str:
-    """Screenshot and HTML of the page and the JupyterLab log, for a failure message."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    saved = []
-    try:
-        page.screenshot(path=ARTIFACTS / "failure-page.png", full_page=True)
-        saved.append(ARTIFACTS / "failure-page.png")
-        (ARTIFACTS / "failure-page.html").write_text(page.content(), encoding="utf-8")
-        saved.append(ARTIFACTS / "failure-page.html")
-    except Exception as e:  # the page itself may be what broke
-        saved.append(f"(no page screenshot: {e})")
-    shutil.copy(log, ARTIFACTS / "failure-jupyterlab.log")
-    saved.append(ARTIFACTS / "failure-jupyterlab.log")
-    return "saved: " + ", ".join(map(str, saved)) + f"\nJupyterLab log (end):\n{tail(log)}"
+def score_new_text(page, view, text: str) -> tuple[str, str]:
+    """Replace the SurprisalView's text with ``text``, click Score, wait until
+    the output shows ``text`` coloured; returns the output's HTML before and after."""
+    output = view.locator(".widget-html")
+    before = output.inner_html()
+    # Playwright's fill() sends a single input event; the Textarea syncs its
+    # value to the kernel on it (continuous_update), before the click's message.
+    view.locator("textarea").fill(text)
+    view.get_by_role("button", name="Score").click()
+    wait_until(page, SHOWS_TEXT_JS, [output.element_handle(), COLOURED_SPANS, text], WIDGET_TIMEOUT, lambda: (
+        f"{WIDGET_TIMEOUT} s after clicking Score the output still does not show the new text "
+        f"{text!r}; it shows: {output.inner_text()!r}"))
+    return before, output.inner_html()
 
 
-# ---------------------------------------------------------------------- test
+def shown_unit(output) -> int | None:
+    """The unit named by the NeuronExplorer's caption ("unit 223: -1 ..."), if any."""
+    found = re.search(r"\bunit\s(\d+):", output.inner_text())
+    return int(found.group(1)) if found else None
+
+
+def pick_suggestion(page, explorer) -> tuple[int | None, int, str]:
+    """Pick another entry of the "suggested" dropdown, wait until the output
+    shows it; returns the unit shown before, the one picked and its label.
+
+    The entry is the first position-in-the-line unit that grows along the text
+    (the "clock" notebook 06 points to; its colours stay light enough to read
+    the text through them in the screenshot), else the first other unit."""
+    output = explorer.locator(".widget-html")
+    before = shown_unit(output)
+    select = labelled(page, explorer, "dropdown", "suggested").locator("select")
+    # The option labels are "title: unit 223 (r = -0.87, chance 0.13)", with
+    # non-breaking spaces; their values are ipywidgets' own (indices).
+    options = [(value, " ".join(label.split())) for value, label
+               in select.evaluate("s => [...s.options].map(o => [o.value, o.textContent])")]
+    units = {value: int(m.group(1)) for value, label in options if (m := re.search(r"\bunit (\d+)\b", label))}
+    others = [(value, label) for value, label in options if value in units and units[value] != before]
+    if not others:
+        pytest.fail(f"the suggested dropdown offers no unit other than {before}: {[o[1] for o in options]}")
+    value, label = next((o for o in others if re.match(r"line_position: .*\(r = \+", o[1])), others[0])
+    select.select_option(value=value)
+    unit = units[value]
+    wait_until(page, CONTAINS_JS, [output.element_handle(), f"unit {unit}:"], WIDGET_TIMEOUT, lambda: (
+        f"{WIDGET_TIMEOUT} s after choosing {label!r} the output does not show unit {unit}; "
+        f"it shows: {output.inner_text()[-300:]!r}"))
+    return before, unit, label
+
+
+# ---------------------------------------------------------------------- tests
 def test_generator_widget_in_jupyterlab(lab, page):
-    base, token, log = lab
-    try:
-        page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}")
-        page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-        run_all_cells(page)
-
-        widget = page.locator(".charrnn-generator")
-        if widget.count() == 0:
-            pytest.fail(f"{NOTEBOOK} ran, but no widget with CSS class charrnn-generator was shown "
-                        "(does it display a charrnn.widgets.GeneratorWidget?)")
-        widget = widget.first
-        widget.scroll_into_view_if_needed()
-        prefix = widget.locator(".widget-text", has=page.locator("label", has_text="prefix")) \
-            .locator("input").input_value()
+    notebook = "05_sampling.ipynb"
+    with failure_artifacts(page, lab, "05"):
+        open_and_run(page, lab, notebook)
+        widget = find_widget(page, "charrnn-generator", notebook, "GeneratorWidget")
+        prefix = labelled(page, widget, "text", "prefix").locator("input").input_value()
         assert prefix, "the prefix box is empty"
 
         first = press_generate(page, widget)
@@ -347,8 +474,34 @@ def test_generator_widget_in_jupyterlab(lab, page):
         assert second.startswith(prefix), f"{second!r} does not start with the prefix {prefix!r}"
         assert second != first, f"the same text at temperature {before} and {after}"
 
-        widget.screenshot(path=screenshot_dir() / SCREENSHOT_NAME)
-    except BaseException as e:
-        if isinstance(e, (KeyboardInterrupt, pytest.skip.Exception)):
-            raise
-        raise AssertionError(f"{e}\n\n{save_failure_artifacts(page, log)}") from e
+        save_widget_screenshot(page, widget, "generator-widget.png")
+
+
+def test_surprisal_and_neuron_widgets_in_jupyterlab(lab, page):
+    from playwright.sync_api import expect
+
+    notebook = "06_inside_the_rnn.ipynb"
+    with failure_artifacts(page, lab, "06"):
+        open_and_run(page, lab, notebook)
+
+        view = find_widget(page, "charrnn-surprisal-view", notebook, "SurprisalView")
+        before, after = score_new_text(page, view, NEW_SENTENCE)
+        assert after != before, "the coloured output did not change after Score"
+        spans = view.locator(COLOURED_SPANS)
+        assert spans.count() == len(NEW_SENTENCE), \
+            f"{spans.count()} coloured characters for a text of {len(NEW_SENTENCE)}"
+        assert all("background" in (s or "") for s in spans.evaluate_all("ss => ss.map(s => s.style.cssText)")), \
+            "some characters of the scored text have no background colour"
+        summary = view.locator(".widget-html").inner_text()
+        assert re.search(rf"\d+\.\d\d bits per character on average over {len(NEW_SENTENCE)} characters",
+                         summary), f"no 'bits per character on average' line in {summary!r}"
+        save_widget_screenshot(page, view, "surprisal-view.png")
+
+        explorer = find_widget(page, "charrnn-neuron-explorer", notebook, "NeuronExplorer")
+        shown_before, unit, label = pick_suggestion(page, explorer)
+        output = explorer.locator(".widget-html")
+        assert shown_unit(output) == unit != shown_before, \
+            f"after choosing {label!r} the caption names unit {shown_unit(output)} (before: {shown_before})"
+        expect(labelled(page, explorer, "text", "unit").locator("input"),
+               f"after choosing {label!r} the unit box should read {unit}").to_have_value(str(unit))
+        save_widget_screenshot(page, explorer, "neuron-explorer.png")
