@@ -157,7 +157,10 @@ class TemperatureExplorer(_ModelWidget):
         self.plot = widgets.Image(format="png")
         self.prefix.observe(lambda _: self.redraw(), names="value")
         self.temperature.observe(lambda _: self.redraw(), names="value")
-        self.ui = widgets.VBox([widgets.HBox([self.prefix, self.temperature]), self.plot])
+        self.formula = widgets.HTMLMath(
+            value=r"$p_i = \dfrac{\exp(l_i / \tau)}{\sum_j \exp(l_j / \tau)}$, "
+                  r"where $l_i$ is the model's logit for character $i$ and $\tau$ the temperature")
+        self.ui = widgets.VBox([widgets.HBox([self.prefix, self.temperature]), self.formula, self.plot])
         self.ui.add_class("charrnn-temperature-explorer")
         self._logits_for: tuple[str, torch.Tensor] | None = None
         self.redraw()
