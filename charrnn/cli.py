@@ -94,7 +94,7 @@ def _training_corpora(settings: dict, args, saved_vocab: CharVocab | None):
             raise CharRNNError(f"{data}: its vocabulary differs from the checkpoint's; resume on "
                                "the prepared data the run started with")
         summary = (f"{data}: {len(train_corpus):,} training / "
-                   f"{len(val_corpus) if val_corpus else 0:,} validation records (prepared)")
+                   f"{len(val_corpus) if val_corpus else 0:,} validation records")
         return train_corpus, val_corpus, vocab, summary
     train_texts, val_texts, stats = _load_split(settings)
     # a resumed run keeps its vocabulary, whatever the data holds now
