@@ -20,6 +20,8 @@ demo: $(STAMP)
 	$(BIN)/python -m charrnn demo
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 	$(BIN)/python -m pytest -p no:cacheprovider $(NBVAL) notebooks/
 

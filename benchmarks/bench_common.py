@@ -174,7 +174,7 @@ def summarize(rates: dict[str, list[float]], name: str,
         return rate, None, spread(mine)
     theirs = rates[versus]
     if len(mine) == len(theirs):
-        ratios = [a / b for a, b in zip(mine, theirs)]
+        ratios = [a / b for a, b in zip(mine, theirs, strict=True)]
         return rate, statistics.median(ratios), spread(ratios)
     return rate, rate / statistics.median(theirs), max(spread(mine), spread(theirs))
 

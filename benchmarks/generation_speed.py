@@ -24,10 +24,18 @@ import time
 from collections.abc import Callable
 
 import torch
+from bench_common import (
+    Row,
+    interleaved_rates,
+    load_corpus,
+    log,
+    origin_sized_model,
+    origin_to_tensor_pad,
+    script_main,
+    summarize,
+)
 
 import charrnn
-from bench_common import (Row, interleaved_rates, load_corpus, log, origin_sized_model,
-                          origin_to_tensor_pad, script_main, summarize)
 from charrnn.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 PREFIX = "We propose"
@@ -141,7 +149,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return script_main(__doc__.split("\n\n")[0], add_arguments, lambda a: run(a.lengths, a.gen_rounds, a.origin_limit), argv)
+    return script_main(__doc__.split("\n\n")[0], add_arguments,
+                       lambda a: run(a.lengths, a.gen_rounds, a.origin_limit), argv)
 
 
 if __name__ == "__main__":

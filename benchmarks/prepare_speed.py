@@ -1,4 +1,4 @@
-"""Prepare speed: ``charrnn.prepared.prepare_dataset`` on a synthetic file in
+"""Prepare speed: ``charrnn.scale.prepared.prepare_dataset`` on a synthetic file in
 the Kaggle snapshot's format, next to the origin notebook's way of reading
 it, ``pandas.read_json(path, lines=True)``, each in a fresh child process.
 
@@ -120,7 +120,7 @@ def _peak_rss_mb() -> float:
 def child(kind: str, path: str, out: str) -> None:
     """Run one reader on ``path`` and print a JSON line with its numbers."""
     if kind == "prepare":
-        from charrnn.prepared import prepare_dataset
+        from charrnn.scale.prepared import prepare_dataset
         started, cpu = time.perf_counter(), time.process_time()
         meta = prepare_dataset(path, out, progress=False, overwrite=True)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -147,7 +147,8 @@ def _run_child(kind: str, path: Path, out: Path) -> dict:
 # -------------------------------------------------------------------- report
 def table(size: int, results: dict[str, dict]) -> str:
     mb = size / 1e6
-    rows = ["| reader | MB/s | CPU MB/s | peak RSS (MB) | records | speed vs pandas | RSS vs pandas | target | result |",
+    rows = ["| reader | MB/s | CPU MB/s | peak RSS (MB) | records | speed vs pandas | RSS vs pandas "
+            "| target | result |",
             "| --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- |"]
     pandas = results.get("pandas")
     for kind, r in results.items():
@@ -161,8 +162,8 @@ def table(size: int, results: dict[str, dict]) -> str:
             memory = f"{r['peak_rss_mb'] / pandas['peak_rss_mb']:.3f}x" if pandas else ""
         else:
             name, target, result, speed, memory = "pandas.read_json(lines=True)", "", "", "baseline", "baseline"
-        rows.append(f"| {name} | {rate:,.1f} | {mb / r['cpu_seconds']:,.1f} | {r['peak_rss_mb']:,.0f} | {r['records']:,} | {speed} | "
-                    f"{memory} | {target} | {result} |")
+        rows.append(f"| {name} | {rate:,.1f} | {mb / r['cpu_seconds']:,.1f} | {r['peak_rss_mb']:,.0f} "
+                    f"| {r['records']:,} | {speed} | {memory} | {target} | {result} |")
     return "\n".join(rows)
 
 

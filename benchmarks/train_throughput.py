@@ -23,12 +23,22 @@ import random
 import sys
 
 import torch
+from bench_common import (
+    BATCH_SIZE,
+    SEQ_LEN,
+    Row,
+    interleaved_rates,
+    load_corpus,
+    log,
+    origin_sized_model,
+    origin_to_tensor_pad,
+    script_main,
+    summarize,
+)
 from torch import nn
 from tqdm.auto import tqdm
 
 import charrnn
-from bench_common import (BATCH_SIZE, SEQ_LEN, Row, interleaved_rates, load_corpus, log,
-                          origin_sized_model, origin_to_tensor_pad, script_main, summarize)
 from charrnn.vocab import BOS_ID, EOS_ID, PAD_ID
 
 LR = 1e-3

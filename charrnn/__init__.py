@@ -1,7 +1,7 @@
 """charrnn: character-level RNN language models on scientific text.
 
 The companion library of the charrnn notebooks. Data flows
-vocab -> data -> batches -> model -> train -> sample::
+vocab -> data -> batches -> model -> training -> sample::
 
     import charrnn
     texts = charrnn.load_texts()                      # the embedded corpus
@@ -10,36 +10,94 @@ vocab -> data -> batches -> model -> train -> sample::
     model = charrnn.CharRNN(vocab_size=len(vocab), cell="lstm")
     charrnn.train(model, vocab, batches, steps=200)
     print(charrnn.generate(model, vocab, "We propose", temperature=0.5))
+
+The names below are that course path, grouped by stage; they import only
+the core modules. What builds on the core lives in subpackages, imported
+when first used: ``charrnn.viz`` (plots, the live loss plot, widgets),
+``charrnn.scale`` (prepared datasets, downloads, several processes) and
+``charrnn.course`` (exercise checks, student versions).
 """
 
+from importlib import import_module
+
 from .baselines import compressor_bits_per_char
-from .batches import EncodedCorpus, RecordBatches, WindowBatches, pad_sequences, shift_targets
-from . import checks, student
+from .batches import EncodedCorpus, RecordBatches, WindowBatches, make_batches, pad_sequences, shift_targets
+from .callbacks import Callback, Checkpoints, ProgressBar, SampleEvery
 from .checkpoint import load_checkpoint, load_model, save_checkpoint
-from .data import (ReadStats, default_corpus_path, format_record, iter_records, load_records,
-                   load_texts, normalize_whitespace, split_records, write_records)
-from .errors import CharRNNError, CheckpointError, DataError
+
+# settings and errors
+from .config import CELLS, DataConfig, ModelConfig, TrainConfig
+from .data import (
+    HashSplit,
+    ReadStats,
+    default_corpus_path,
+    format_record,
+    iter_records,
+    load_records,
+    load_texts,
+    normalize_whitespace,
+    split_records,
+    write_records,
+)
+from .devices import pick_device
+from .errors import CharRNNError, CheckpointError, ConfigError, DataError, ModelError
+
+# 2. the network
 from .layers import RNNCell, ScratchRNN
+
+# 3. training and measuring
 from .metrics import LossReport, bits_per_char, evaluate, masked_cross_entropy, perplexity
-from .model import CELLS, CharRNN, ModelConfig
+from .model import CharRNN, evaluating
 from .pretrained import load_pretrained, pretrained_path
-from .prepared import open_prepared, prepare_dataset
+
+# 4. generating
 from .sample import generate, generate_batch, next_char_probs
-from .training import History, TrainConfig, Trainer, pick_device, train
+from .training import History, Trainer, train
+
+# 1. text -> characters -> ids
 from .vocab import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, CharVocab
 from .wordcheck import known_word_share, word_list, words
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BOS", "CELLS", "CharRNN", "CharRNNError", "CharVocab", "CheckpointError", "DataError",
-    "EOS", "EncodedCorpus", "History", "LossReport", "ModelConfig", "PAD", "RNNCell",
-    "ReadStats", "RecordBatches", "SPECIAL_TOKENS", "ScratchRNN", "TrainConfig", "Trainer",
-    "UNK", "WindowBatches", "bits_per_char", "default_corpus_path", "evaluate",
-    "compressor_bits_per_char", "format_record", "generate", "generate_batch", "iter_records", "load_checkpoint",
-    "known_word_share", "load_model", "load_pretrained", "load_records", "load_texts", "masked_cross_entropy", "next_char_probs",
-    "normalize_whitespace", "open_prepared", "pad_sequences", "prepare_dataset", "perplexity", "pick_device", "pretrained_path",
-    "save_checkpoint",
-    "checks", "student",
-    "shift_targets", "split_records", "train", "word_list", "words", "write_records",
+    # settings and errors
+    "DataConfig", "ModelConfig", "TrainConfig",
+    "CharRNNError", "CheckpointError", "ConfigError", "DataError", "ModelError",
+    # 1. text -> characters -> ids
+    "BOS", "EOS", "PAD", "SPECIAL_TOKENS", "UNK", "CharVocab",
+    "HashSplit", "ReadStats", "default_corpus_path", "format_record", "iter_records",
+    "load_records", "load_texts", "normalize_whitespace", "split_records", "write_records",
+    "EncodedCorpus", "RecordBatches", "WindowBatches", "make_batches", "pad_sequences", "shift_targets",
+    # 2. the network
+    "RNNCell", "ScratchRNN", "CharRNN", "CELLS", "evaluating",
+    # 3. training and measuring
+    "LossReport", "bits_per_char", "evaluate", "masked_cross_entropy", "perplexity",
+    "compressor_bits_per_char",
+    "Callback", "Checkpoints", "ProgressBar", "SampleEvery",
+    "pick_device", "History", "Trainer", "train",
+    "load_checkpoint", "load_model", "save_checkpoint",
+    # 4. generating
+    "generate", "generate_batch", "next_char_probs", "load_pretrained", "pretrained_path",
+    "known_word_share", "word_list", "words",
+    # built on the core, imported on first use
+    "open_prepared", "prepare_dataset",
 ]
+
+# Names from the subpackages, imported the first time they are used, so
+# `import charrnn` loads neither DDP, the prepared-data pipeline, widgets
+# nor the course tools.
+_LAZY = {"open_prepared": "charrnn.scale.prepared", "prepare_dataset": "charrnn.scale.prepared"}
+_SUBPACKAGES = ("viz", "scale", "course")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    if name in _SUBPACKAGES:
+        return import_module(f"charrnn.{name}")
+    raise AttributeError(f"module 'charrnn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))

@@ -15,6 +15,8 @@ import gzip
 import lzma
 from collections.abc import Sequence
 
+from .errors import DataError
+
 COMPRESSORS = {
     "gzip": lambda data: gzip.compress(data, compresslevel=9, mtime=0),
     "bz2": lambda data: bz2.compress(data, compresslevel=9),
@@ -27,7 +29,7 @@ def compressor_bits_per_char(texts: Sequence[str]) -> dict[str, float]:
     line. The newline after each text stands for the model's ``<eos>``, so
     the character count matches what :func:`charrnn.evaluate` scores."""
     if not texts:
-        raise ValueError("no texts to compress")
+        raise DataError("no texts to compress")
     joined = "".join(t + "\n" for t in texts)
     data = joined.encode("utf-8")
     return {name: 8 * len(compress(data)) / len(joined) for name, compress in COMPRESSORS.items()}

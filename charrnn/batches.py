@@ -37,40 +37,51 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .errors import DataError
-from .vocab import BOS_ID, PAD_ID, CharVocab
+from .config import DataConfig
+from .errors import ConfigError, DataError
+from .vocab import BOS_ID, PAD_ID, UNK_ID, CharVocab
+
+_DEFAULTS = DataConfig.defaults()
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 class EncodedCorpus:
     """All records encoded once: ``ids`` holds them back to back, record ``i``
-    is ``ids[offsets[i]:offsets[i + 1]]`` (``<bos>`` text ``<eos>``)."""
+    is ``ids[offsets[i]:offsets[i + 1]]`` (``<bos>`` text ``<eos>``).
 
-    def __init__(self, ids: torch.Tensor, offsets: torch.Tensor):
+    ``unknown_count`` is how many characters of the texts were not in the
+    vocabulary and became ``<unk>`` (a validation split often has a few)."""
+
+    def __init__(self, ids: torch.Tensor, offsets: torch.Tensor, unknown_count: int = 0):
         self.ids = ids
         self.offsets = offsets
+        self.unknown_count = unknown_count
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str], vocab: CharVocab) -> "EncodedCorpus":
+    def from_texts(cls, texts: Iterable[str], vocab: CharVocab) -> EncodedCorpus:
+        """Encode every text as ``<bos>`` text ``<eos>``, back to back."""
         arrays = [vocab.encode_array(t, add_bos=True, add_eos=True) for t in texts]
         if not arrays:
             raise DataError("no texts to encode")
         lengths = np.array([len(a) for a in arrays], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
+        joined = np.concatenate(arrays)
         # Small integer dtype: the snapshot is billions of characters.
-        dtype = np.uint8 if len(vocab) <= 256 else np.int32
-        ids = np.concatenate(arrays).astype(dtype)
-        return cls(torch.from_numpy(ids), torch.from_numpy(offsets))
+        ids = joined.astype(np.uint8 if len(vocab) <= 256 else np.int32)
+        return cls(torch.from_numpy(ids), torch.from_numpy(offsets), int((joined == UNK_ID).sum()))
 
     def __len__(self) -> int:
+        """The number of records."""
         return len(self.offsets) - 1
 
     @property
     def num_tokens(self) -> int:
+        """Tokens of all records, ``<bos>`` and ``<eos>`` included."""
         return int(self.offsets[-1])
 
     def record(self, i: int) -> torch.Tensor:
+        """Record ``i`` as a LongTensor of ids."""
         return self.ids[int(self.offsets[i]):int(self.offsets[i + 1])].long()
 
 
@@ -79,10 +90,10 @@ def pad_sequences(sequences: Sequence[Sequence[int] | torch.Tensor], pad_id: int
     """Stack id sequences into a ``(batch, length)`` LongTensor, padding on the
     right with ``pad_id`` to the longest one (or cutting at ``max_len``)."""
     if not sequences:
-        raise ValueError("cannot pad an empty list of sequences")
+        raise ConfigError("cannot pad an empty list of sequences")
     seqs = [torch.as_tensor(s, dtype=torch.long)[:max_len] for s in sequences]
     out = torch.full((len(seqs), max(len(s) for s in seqs)), pad_id, dtype=torch.long)
-    for row, s in zip(out, seqs):
+    for row, s in zip(out, seqs, strict=True):
         row[:len(s)] = s
     return out
 
@@ -91,18 +102,20 @@ def shift_targets(tokens: torch.Tensor) -> Batch:
     """``(inputs, targets)`` from a padded ``(batch, length)`` tensor: the
     target at each position is the next token; pad and ``<bos>`` targets
     become ``<pad>`` so the loss ignores them."""
-    inputs = tokens[:, :-1]
-    targets = tokens[:, 1:].clone()
+    inputs = tokens[:, :-1]           # (batch, length) -> (batch, length - 1)
+    targets = tokens[:, 1:].clone()   # the same positions, one token later
     targets[targets == BOS_ID] = PAD_ID
     return inputs, targets
 
 
 def _check_shard(rank: int, world_size: int) -> None:
     if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"need 0 <= rank < world_size, got rank {rank}, world_size {world_size}")
+        raise ConfigError(f"need 0 <= rank < world_size, got rank {rank}, world_size {world_size}")
 
 
 def _generator(seed: int, *salt: int) -> torch.Generator:
+    """A generator seeded from ``seed`` and ``salt`` (step, rank, epoch):
+    batches are a pure function of these numbers."""
     g = torch.Generator()
     value = seed
     for s in salt:
@@ -115,10 +128,11 @@ class WindowBatches:
     the encoded stream; ``batch(step)`` depends only on ``seed`` and ``step``
     (and ``rank``: each process of a distributed run draws other windows)."""
 
-    def __init__(self, corpus: EncodedCorpus, batch_size: int = 64, seq_len: int = 128, seed: int = 0,
+    def __init__(self, corpus: EncodedCorpus, batch_size: int = _DEFAULTS["batch_size"],
+                 seq_len: int = _DEFAULTS["seq_len"], seed: int = _DEFAULTS["seed"],
                  rank: int = 0, world_size: int = 1):
         if batch_size < 1 or seq_len < 1:
-            raise ValueError(f"batch_size and seq_len must be positive, got {batch_size}, {seq_len}")
+            raise ConfigError(f"batch_size and seq_len must be positive, got {batch_size}, {seq_len}")
         _check_shard(rank, world_size)
         if corpus.num_tokens < seq_len + 1:
             raise DataError(f"the corpus has {corpus.num_tokens} tokens, fewer than one window "
@@ -128,11 +142,13 @@ class WindowBatches:
         self._span = torch.arange(seq_len + 1)
 
     def batch(self, step: int) -> Batch:
+        """``(inputs, targets)``, each ``(batch_size, seq_len)``, for ``step``."""
         high = self.corpus.num_tokens - self.seq_len
         # Rank 0 keeps the unsalted single-process stream; other ranks salt it.
         salt = (step,) if self.rank == 0 else (step, self.rank)
         starts = torch.randint(high, (self.batch_size,), generator=_generator(self.seed, *salt))
-        return shift_targets(self.corpus.ids[starts[:, None] + self._span].long())
+        positions = starts[:, None] + self._span  # (batch, 1) + (seq_len + 1,) -> (batch, seq_len + 1)
+        return shift_targets(self.corpus.ids[positions].long())
 
     def eval_batches(self) -> Iterator[Batch]:
         """Consecutive windows covering every target token exactly once."""
@@ -152,13 +168,14 @@ class RecordBatches:
     epoch, as one process does (``world_size=1`` is the single-process order).
     """
 
-    def __init__(self, corpus: EncodedCorpus, batch_size: int = 32, max_len: int | None = None,
-                 seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1):
+    def __init__(self, corpus: EncodedCorpus, batch_size: int = _DEFAULTS["batch_size"],
+                 max_len: int | None = _DEFAULTS["max_len"], seed: int = _DEFAULTS["seed"],
+                 shuffle: bool = True, rank: int = 0, world_size: int = 1):
         if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+            raise ConfigError(f"batch_size must be positive, got {batch_size}")
         _check_shard(rank, world_size)
         if max_len is not None and max_len < 1:
-            raise ValueError(f"max_len must be positive, got {max_len}")
+            raise ConfigError(f"max_len must be positive, got {max_len}")
         self.corpus, self.batch_size, self.max_len = corpus, batch_size, max_len
         self.seed, self.shuffle = seed, shuffle
         self.rank, self.world_size = rank, world_size
@@ -174,6 +191,7 @@ class RecordBatches:
         return shift_targets(pad_sequences([self.corpus.record(int(i)) for i in indices], max_len=cut))
 
     def batch(self, step: int) -> Batch:
+        """The records of ``step``, padded to the longest, as ``(inputs, targets)``."""
         epoch, index = divmod(step * self.world_size + self.rank, self.batches_per_epoch)
         if epoch != self._epoch:
             self._epoch = epoch
@@ -182,5 +200,15 @@ class RecordBatches:
         return self._rows(self._order[index * self.batch_size:(index + 1) * self.batch_size])
 
     def eval_batches(self) -> Iterator[Batch]:
+        """Every record once, in order, ``batch_size`` at a time."""
         for i in range(0, len(self.corpus), self.batch_size):
             yield self._rows(range(i, min(i + self.batch_size, len(self.corpus))))
+
+
+def make_batches(corpus: EncodedCorpus, config: DataConfig, rank: int = 0, world_size: int = 1):
+    """The batcher ``config.batching`` names, with the config's sizes and seed."""
+    if config.batching == "records":
+        return RecordBatches(corpus, config.batch_size, config.max_len, seed=config.seed,
+                             rank=rank, world_size=world_size)
+    return WindowBatches(corpus, config.batch_size, config.seq_len, seed=config.seed,
+                         rank=rank, world_size=world_size)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
 import zipfile
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError
-from .model import CharRNN, ModelConfig
+from .config import ModelConfig
+from .errors import CharRNNError, CheckpointError, ConfigError
+from .model import CharRNN
 from .vocab import CharVocab
 
 FORMAT = "charrnn-checkpoint"
@@ -52,7 +53,7 @@ def save_checkpoint(path: str | os.PathLike, model: CharRNN, vocab: CharVocab, *
     ``weights_dtype=torch.float16`` halves the file for a model that is only
     shipped for inference (the optimizer state is then best left out)."""
     if len(vocab) != model.config.vocab_size:
-        raise CheckpointError(f"vocabulary has {len(vocab)} tokens but the model expects "
+        raise ConfigError(f"vocabulary has {len(vocab)} tokens but the model expects "
                               f"{model.config.vocab_size}")
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if weights_dtype is not None:
@@ -60,7 +61,7 @@ def save_checkpoint(path: str | os.PathLike, model: CharRNN, vocab: CharVocab, *
     atomic_torch_save({
         "format": FORMAT,
         "version": VERSION,
-        "model_config": asdict(model.config),
+        "model_config": model.config.to_dict(),
         "model_state": weights,
         "vocab": vocab.to_dict(),
         "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
@@ -105,14 +106,14 @@ def model_from_checkpoint(ckpt: dict, device: str | torch.device = "cpu") -> tup
     loaded checkpoint dict."""
     try:
         vocab = CharVocab.from_dict(ckpt["vocab"])
-        config = ModelConfig(**ckpt["model_config"])
-    except (TypeError, ValueError) as e:
+        config = ModelConfig.from_dict(ckpt["model_config"])
+    except (TypeError, ValueError, CharRNNError) as e:
         raise CheckpointError(f"checkpoint metadata is invalid: {e}") from None
     if len(vocab) != config.vocab_size:
         raise CheckpointError(f"checkpoint vocabulary has {len(vocab)} tokens but its model "
                               f"expects {config.vocab_size}")
     model = CharRNN(config)
-    model.load_weights({k: v.float() if v.is_floating_point() else v
+    load_weights(model, {k: v.float() if v.is_floating_point() else v
                         for k, v in ckpt["model_state"].items()})
     return model.to(device).eval(), vocab
 
@@ -125,3 +126,39 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
         if str(e).startswith(str(path)):
             raise
         raise CheckpointError(f"{path}: {e}") from None
+
+
+def load_weights(model: CharRNN, state_dict: dict) -> None:
+    """``model.load_state_dict`` with a message that names a vocabulary or
+    shape mismatch instead of a wall of tensor sizes."""
+    theirs = state_dict.get("embedding.weight")
+    if theirs is not None and theirs.shape[0] != model.config.vocab_size:
+        raise CheckpointError(f"the weights are for a vocabulary of {theirs.shape[0]} tokens, "
+                              f"this model has {model.config.vocab_size}")
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise CheckpointError("the weights do not fit this model: "
+                              + " ".join(line.strip() for line in first[1:3] or first)) from None
+
+
+def capture_rng_state() -> dict:
+    """Every random-number state training draws from (torch, Python, CUDA),
+    saved in checkpoints so a resumed run draws the same numbers."""
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    """Put back what :func:`capture_rng_state` saved (CUDA only when the same
+    number of GPUs is there)."""
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+    if "python" in state:
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])

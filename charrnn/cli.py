@@ -1,41 +1,55 @@
 """Command line: ``python -m charrnn {demo,download,prepare,train,sample,evaluate,export,student}``.
 
-Every problem a user can cause is reported as one line on stderr with a
-non-zero exit status; tracebacks are for bugs.
+The flags of ``train`` and ``demo`` (and the data flags of ``prepare`` and
+``evaluate``) are built from the fields of the configs in
+:mod:`charrnn.config`: the flag is the field name with dashes, its help and
+default are the field's, so no default is written twice. Every problem a
+user can cause is reported as one line on stderr with exit status 2;
+tracebacks are for bugs.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+import typing
 import warnings
 from pathlib import Path
 
 import torch
 
 from . import __version__
-from .batches import EncodedCorpus, RecordBatches, WindowBatches
 from .baselines import compressor_bits_per_char
+from .batches import EncodedCorpus, RecordBatches, make_batches
 from .checkpoint import load_checkpoint, load_model, model_from_checkpoint, save_checkpoint
+from .config import DataConfig, ModelConfig, TrainConfig
 from .data import ReadStats, format_record, load_records, split_records, write_records
-from .distributed import BACKENDS, init_distributed
-from .errors import CharRNNError, DataError
+from .devices import pick_device
+from .errors import CharRNNError, ConfigError, DataError
 from .metrics import evaluate
-from .model import CELLS, CharRNN, ModelConfig
+from .model import CharRNN
 from .sample import generate_batch
-from .training import TrainConfig, Trainer
+from .training import Trainer
 from .vocab import CharVocab
-from .wordcheck import known_word_share, word_list
+from .wordcheck import known_word_share, word_list, words
 
-# Data settings are saved in the checkpoint so --resume rebuilds the same
-# batches; None on the command line means "from the checkpoint, else this".
-DATA_DEFAULTS = {
-    "data": None, "categories": None, "limit": None, "sample": None, "val_fraction": 0.1,
-    "min_freq": 1, "batching": "windows", "batch_size": 32, "seq_len": 128, "max_len": None,
-    "seed": 0,
-}
 DEMO_STEPS = 800
+DEMO_DEFAULTS = {"steps": DEMO_STEPS}  # demo's own defaults, over TrainConfig's
+DEFAULT_OUT = {"train": Path("runs/charrnn.pt"), "demo": Path("runs/demo.pt")}
+PREPARED_VAL_FRACTION = 0.01  # a prepared directory holds much more data: a smaller share is enough
+PREPARE_DEFAULTS = {"val_fraction": PREPARED_VAL_FRACTION}
+# Read at prepare time: a prepared directory already holds their outcome.
+PREPARED_FIXED = ("categories", "limit", "sample", "val_fraction", "min_freq")
+FINAL_EVAL_BATCHES = 200  # cap on the closing evaluation of a (large) prepared split
+_COMPRESSOR_RECORDS = 20_000  # gzip/bz2/xz on more text than this takes minutes and memory
+# The flag groups of `train` and `demo`: one per config.
+CONFIG_GROUPS = (
+    (DataConfig, "data", "which records, how they are split and batched"),
+    (ModelConfig, "model", "the network; a resumed run keeps its checkpoint's model"),
+    (TrainConfig, "optimisation", "how long, how fast, how often to check"),
+)
 NEXT_STEPS = """\
 Next steps (after `source .venv/bin/activate` when you used make)
   make lab                      open the notebooks in JupyterLab (notebooks/)
@@ -43,62 +57,191 @@ Next steps (after `source .venv/bin/activate` when you used make)
   Real arXiv data: download the Kaggle snapshot (arxiv-metadata-oai-snapshot.json or the .zip)
   from https://www.kaggle.com/datasets/Cornell-University/arxiv, then
     python -m charrnn prepare arxiv.zip --out data/arxiv-small.jsonl --categories cs.LG --sample 20000
-    python -m charrnn train --data data/arxiv-small.jsonl --cell lstm --layers 2 --hidden 512 \\
+    python -m charrnn train --data data/arxiv-small.jsonl --cell lstm --num-layers 2 --hidden-size 512 \\
         --steps 5000 --out runs/arxiv.pt
   Run `python -m charrnn train --help` for every option."""
 
 
+# ------------------------------------------------------------ flags from configs
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _shown(value) -> str:
+    """A default as the help text shows it: none, true/false, or the value."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _with_default(text: str, default) -> str:
+    # argparse %-formats help strings: a literal % must be doubled
+    return f"{text} (default: {_shown(default)})".replace("%", "%%")
+
+
+def _typed_flags(args) -> dict[str, str]:
+    """``{field name: the spelling the user typed}`` for every config flag on the command line."""
+    return getattr(args, "typed_flags", {})
+
+
+def _remember(namespace, dest: str, option_string: str | None) -> None:
+    namespace.typed_flags = {**_typed_flags(namespace), dest: option_string}
+
+
+class _Typed(argparse.Action):
+    """Stores the value and remembers how the flag was spelled (``--clip``
+    or ``--clip-norm``), so an error can name the flag the user wrote."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        _remember(namespace, self.dest, option_string)
+
+
+class _TypedSwitch(argparse.BooleanOptionalAction):
+    """``--amp``/``--no-amp``, remembering which was typed."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        _remember(namespace, self.dest, option_string)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _or_none(convert):
+    """``convert``, but the word ``none`` gives None (``--eval-batches none``: all)."""
+    def parse(text: str):
+        return None if text.strip().lower() == "none" else convert(text)
+    parse.__name__ = convert.__name__  # argparse names the type in "invalid int value"
+    return parse
+
+
+def _device_name(text: str) -> str:
+    """argparse type of ``--device``: a name torch knows, of a device this
+    machine has (torch would fail later, with a traceback)."""
+    if text == "auto":
+        return text
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; use auto, cpu, cuda, cuda:N "
+                                         "or mps") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise argparse.ArgumentTypeError(f"{text}: this machine has {count} CUDA device(s)")
+    mps = getattr(torch.backends, "mps", None)
+    if device.type == "mps" and not (mps is not None and mps.is_available()):
+        raise argparse.ArgumentTypeError(f"{text}: MPS is not available on this machine")
+    return text
+
+
+# Fields whose flag needs more than the type of the annotation.
+_FLAG_TYPES = {"device": _device_name}
+
+
+def _flag_type(name: str, hint):
+    """The argparse type of a field: its annotation, ``X | None`` as X (or the word none)."""
+    if name in _FLAG_TYPES:
+        return _FLAG_TYPES[name]
+    kinds = [k for k in typing.get_args(hint) if k is not type(None)] or [hint]
+    optional = len(kinds) < len(typing.get_args(hint))
+    return _or_none(kinds[0]) if optional and kinds[0] in (int, float) else kinds[0]
+
+
+def add_config_flags(parser, cls, only: typing.Collection[str] | None = None,
+                     base: dict | None = None) -> None:
+    """Add a ``--field-name`` flag (and its old spellings) for each field of
+    the config class ``cls``, so the command line never repeats a default:
+    help, choices, type and the default shown all come from the field
+    (``base`` overrides the default a command shows, as demo's steps).
+    Flags default to ``SUPPRESS``: only what the user typed reaches
+    :func:`config_from_args`. Fields without a default (``vocab_size``) are
+    not flags."""
+    hints = typing.get_type_hints(cls)
+    base = base or {}
+    for f in dataclasses.fields(cls):
+        if f.default is dataclasses.MISSING or (only is not None and f.name not in only):
+            continue
+        kwargs = {"dest": f.name, "default": argparse.SUPPRESS,
+                  "help": _with_default(f.metadata["help"], base.get(f.name, f.default))}
+        if hints[f.name] is bool:
+            kwargs["action"] = _TypedSwitch
+        else:
+            kwargs.update(action=_Typed, type=_flag_type(f.name, hints[f.name]),
+                          choices=f.metadata.get("choices"))
+        parser.add_argument(_flag(f.name), *f.metadata.get("aliases", ()), **kwargs)
+
+
+def config_from_args(cls, args, saved: dict | None = None, **fixed):
+    """The ``cls`` config a command runs with: the flags the user typed, over
+    ``saved`` (a resumed run's settings), over the command's own defaults
+    (``demo``'s steps), over the dataclass defaults; ``fixed`` values (the
+    ``vocab_size``) win. The one place a command line becomes a config, so
+    the commands and the tests agree. A bad value is a one-line
+    :class:`ConfigError` naming the flag as typed."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    typed = {name: getattr(args, name) for name in _typed_flags(args) if name in names}
+    values = {**getattr(args, "config_base", {}), **(saved or {}), **typed, **fixed}
+    try:
+        return cls.from_dict(values)
+    except ConfigError as e:
+        message = str(e)
+        flag = _typed_flags(args).get(message.split(" ", 1)[0])
+        raise ConfigError(f"{flag}: {message}" if flag else message) from None
+
+
 # --------------------------------------------------------------------- helpers
-def _categories(text: str | None) -> list[str] | None:
-    return [c for c in text.split(",") if c.strip()] if text else None
-
-
-def _load_split(settings: dict) -> tuple[list[str], list[str], ReadStats]:
+def _load_split(config: DataConfig) -> tuple[list[str], list[str], ReadStats]:
     stats = ReadStats()
-    records = load_records(settings["data"], categories=_categories(settings["categories"]),
-                           limit=settings["limit"], sample=settings["sample"],
-                           seed=settings["seed"], stats=stats)
-    train, val = split_records(records, settings["val_fraction"])
+    records = load_records(config.data, categories=config.category_list, limit=config.limit,
+                           sample=config.sample, seed=config.seed, stats=stats)
+    train, val = split_records(records, config.val_fraction)
     return [format_record(r) for r in train], [format_record(r) for r in val], stats
 
 
-def _batcher(corpus: EncodedCorpus, settings: dict, seed: int, rank: int = 0, world_size: int = 1):
-    if settings["batching"] == "records":
-        return RecordBatches(corpus, settings["batch_size"], settings["max_len"], seed=seed,
-                             rank=rank, world_size=world_size)
-    return WindowBatches(corpus, settings["batch_size"], settings["seq_len"], seed=seed,
-                         rank=rank, world_size=world_size)
+def _prepared_corpora(config: DataConfig, args, saved_vocab: CharVocab | None):
+    """``_training_corpora`` for a directory written by ``prepare --out DIR``."""
+    from .scale.prepared import open_prepared
+
+    ignored = [flag for name, flag in _typed_flags(args).items() if name in PREPARED_FIXED]
+    if ignored:
+        warnings.warn(f"{', '.join(ignored)} ignored: {config.data} was prepared with its own settings",
+                      stacklevel=2)
+    train_corpus, vocab, _ = open_prepared(config.data, "train")
+    try:
+        val_corpus = open_prepared(config.data, "val")[0]
+    except DataError:  # prepared with val_fraction 0
+        val_corpus = None
+    if saved_vocab is not None and saved_vocab.to_dict() != vocab.to_dict():
+        raise CharRNNError(f"{config.data}: its vocabulary differs from the checkpoint's; resume on "
+                           "the prepared data the run started with")
+    summary = (f"{config.data}: {len(train_corpus):,} training / "
+               f"{len(val_corpus) if val_corpus else 0:,} validation records")
+    return train_corpus, val_corpus, vocab, summary
 
 
-# Read at prepare time: a prepared directory already holds their outcome.
-PREPARED_FIXED = ("categories", "limit", "sample", "val_fraction", "min_freq")
-FINAL_EVAL_BATCHES = 200  # cap on the closing evaluation of a (large) prepared split
-
-
-def _training_corpora(settings: dict, args, saved_vocab: CharVocab | None):
+def _training_corpora(config: DataConfig, args, saved_vocab: CharVocab | None):
     """``(train corpus, val corpus or None, vocab, summary line)`` from a
     JSON-lines file (the embedded corpus by default) or a prepared directory."""
-    data = settings["data"]
-    if data is not None and Path(data).is_dir():
-        from .prepared import open_prepared
-
-        ignored = [f"--{k.replace('_', '-')}" for k in PREPARED_FIXED if getattr(args, k, None) is not None]
-        if ignored:
-            warnings.warn(f"{', '.join(ignored)} ignored: {data} was prepared with its own settings")
-        train_corpus, vocab, meta = open_prepared(data, "train")
-        try:
-            val_corpus = open_prepared(data, "val")[0]
-        except DataError:  # prepared with val_fraction 0
-            val_corpus = None
-        if saved_vocab is not None and saved_vocab.to_dict() != vocab.to_dict():
-            raise CharRNNError(f"{data}: its vocabulary differs from the checkpoint's; resume on "
-                               "the prepared data the run started with")
-        summary = (f"{data}: {len(train_corpus):,} training / "
-                   f"{len(val_corpus) if val_corpus else 0:,} validation records")
-        return train_corpus, val_corpus, vocab, summary
-    train_texts, val_texts, stats = _load_split(settings)
+    if config.data is not None and Path(config.data).is_dir():
+        return _prepared_corpora(config, args, saved_vocab)
+    train_texts, val_texts, stats = _load_split(config)
     # a resumed run keeps its vocabulary, whatever the data holds now
-    vocab = saved_vocab or CharVocab.from_texts(train_texts, min_freq=settings["min_freq"])
+    vocab = saved_vocab or CharVocab.from_texts(train_texts, min_freq=config.min_freq)
     val_corpus = EncodedCorpus.from_texts(val_texts, vocab) if val_texts else None
     summary = f"{stats.summary()}\n{len(train_texts)} training / {len(val_texts)} validation records"
     return EncodedCorpus.from_texts(train_texts, vocab), val_corpus, vocab, summary
@@ -111,31 +254,39 @@ def _print_samples(model, vocab, seed: int, length: int = 240) -> None:
         print(f"  [{label}] {text}")
 
 
+def _compare_compressors(texts: list[str], report) -> None:
+    for name, bpc in compressor_bits_per_char(texts).items():
+        print(f"{name:>6}: {bpc:.4f} bits/char  ({bpc / report.bits_per_char:.2f}x the model's)")
+
+
 # -------------------------------------------------------------------- commands
 def cmd_prepare(args) -> None:
+    """``prepare``: read the big snapshot once, either into a prepared
+    directory (streamed, memory stays flat) or into a smaller JSON-lines
+    sample, so training never re-reads gigabytes of JSON."""
+    config = config_from_args(DataConfig, args)
+    typed = _typed_flags(args)
     if args.out.suffix.lower() == ".jsonl":  # a smaller JSON-lines sample, kept in memory
-        for option in ("val_fraction", "min_freq", "overwrite"):
-            if getattr(args, option) not in (None, False):
-                raise CharRNNError(f"--{option.replace('_', '-')} is for a prepared directory; "
+        for option in [typed.get("val_fraction"), typed.get("min_freq"), args.overwrite and "--overwrite"]:
+            if option:
+                raise CharRNNError(f"{option} is for a prepared directory; "
                                    f"{args.out} ends with .jsonl, which writes a JSON-lines sample")
         stats = ReadStats()
-        records = load_records(args.input, categories=_categories(args.categories), limit=args.limit,
-                               sample=args.sample, seed=args.seed or 0, stats=stats)
+        records = load_records(args.input, categories=config.category_list, limit=config.limit,
+                               sample=config.sample, seed=config.seed, stats=stats)
         count = write_records(records, args.out)
         print(stats.summary())
         print(f"wrote {count} records to {args.out}")
         return
-    from .prepared import prepare_dataset
+    from .scale.prepared import prepare_dataset
 
     for option in ("sample", "seed"):
-        if getattr(args, option) is not None:
-            raise CharRNNError(f"--{option} is for a JSON-lines sample (--out FILE.jsonl); a prepared "
+        if option in typed:
+            raise CharRNNError(f"{typed[option]} is for a JSON-lines sample (--out FILE.jsonl); a prepared "
                                "directory holds every record (narrow it with --categories/--limit)")
-    meta = prepare_dataset(args.input, args.out, categories=_categories(args.categories),
-                           limit=args.limit,
-                           val_fraction=0.01 if args.val_fraction is None else args.val_fraction,
-                           min_freq=args.min_freq or 1, progress=not args.no_progress,
-                           overwrite=args.overwrite)
+    meta = prepare_dataset(args.input, args.out, categories=config.category_list, limit=config.limit,
+                           val_fraction=config.val_fraction, min_freq=config.min_freq,
+                           progress=not args.no_progress, overwrite=args.overwrite)
     splits = meta["splits"]
     print(f"{meta['source']['name']}: {meta['records']:,} records from {meta['lines']:,} lines, "
           f"{meta['malformed_lines']:,} malformed line(s) skipped, "
@@ -149,157 +300,169 @@ def cmd_prepare(args) -> None:
 
 
 def cmd_download(args) -> None:
-    from .download import download_snapshot
+    """``download``: fetch Kaggle's arxiv.zip with Kaggle's own client, or
+    explain the setup it needs."""
+    from .scale.download import download_snapshot
 
     path = download_snapshot(args.dir)
     print(f"downloaded {path}\nnext: python -m charrnn prepare {path} --out {args.dir / 'arxiv'}")
 
 
-def cmd_train(args, demo: bool = False) -> None:
-    """Also one rank of ``torchrun --nproc_per_node=N -m charrnn train``:
-    every rank trains on its share of the batches, rank 0 alone prints and
-    writes the checkpoint."""
-    ctx = init_distributed(args.backend, args.device)
+def cmd_train(args) -> None:
+    """``train`` and ``demo``. Also one rank of ``torchrun
+    --nproc_per_node=N -m charrnn train``: every rank trains on its share of
+    the batches, rank 0 alone prints and writes the checkpoint. The settings
+    are checked before any data is read, so a typo fails at once."""
+    from .scale.distributed import init_distributed
+
+    ckpt = load_checkpoint(args.resume) if args.resume else None
+    data_config = config_from_args(DataConfig, args, ckpt.get("data_config") if ckpt else None)
+    train_config = config_from_args(TrainConfig, args, ckpt.get("train_config") if ckpt else None)
+    # vocab_size is known once the data is read; 1 stands in so the model flags are checked now
+    model_config = None if ckpt else config_from_args(ModelConfig, args, vocab_size=1)
+    ctx = init_distributed(args.backend, train_config.device)
     try:
         with warnings.catch_warnings():
             if not ctx.is_main:
                 warnings.simplefilter("ignore")  # rank 0 warns once for all
-            _train(args, demo, ctx)
+            _train(args, ctx, ckpt, (data_config, train_config, model_config))
         ctx.barrier()  # rank 0 may still be evaluating and sampling
     finally:
         ctx.cleanup()
 
 
-def _train(args, demo: bool, ctx) -> None:
+def _train(args, ctx, ckpt, configs) -> None:
+    data_config, train_config, model_config = configs
     say = print if ctx.is_main else (lambda *a, **k: None)
-    ckpt = load_checkpoint(args.resume) if args.resume else None
-    saved = ckpt.get("data_config", {}) if ckpt else {}
-    settings = {k: (getattr(args, k) if getattr(args, k) is not None else saved.get(k, default))
-                for k, default in DATA_DEFAULTS.items()}
-    if settings["data"] is not None:
-        settings["data"] = str(settings["data"])
     saved_vocab = CharVocab.from_dict(ckpt["vocab"]) if ckpt else None
-    train_corpus, val_corpus, vocab, summary = _training_corpora(settings, args, saved_vocab)
+    train_corpus, val_corpus, vocab, summary = _training_corpora(data_config, args, saved_vocab)
     say(summary)
-    out = Path(args.out or args.resume or ("runs/demo.pt" if demo else "runs/charrnn.pt"))
-    train_data = _batcher(train_corpus, settings, settings["seed"], ctx.rank, ctx.world_size)
-    val_data = _batcher(val_corpus, settings, settings["seed"]) if val_corpus is not None else None
-
+    out = Path(args.out or args.resume or DEFAULT_OUT[args.command])
+    train_data = make_batches(train_corpus, data_config, ctx.rank, ctx.world_size)
+    val_data = make_batches(val_corpus, data_config) if val_corpus is not None else None
     if ckpt:
-        overrides = {k: getattr(args, k) for k in ("steps", "lr", "eval_every") if getattr(args, k) is not None}
-        trainer = Trainer.from_checkpoint(args.resume, train_data, val_data, checkpoint_path=out,
-                                          context=ctx, **overrides)
-        trainer.data_config = settings
+        ignored = [flag for name, flag in _typed_flags(args).items() if name in ModelConfig.defaults()]
+        if ignored:
+            warnings.warn(f"{', '.join(ignored)} ignored: a resumed run keeps the model of {args.resume}",
+                          stacklevel=2)
+        trainer = Trainer.from_checkpoint(args.resume, train_data, val_data, config=train_config,
+                                          checkpoint_path=out, context=ctx,
+                                          data_config=data_config.to_dict())
         say(f"resuming {args.resume} at step {trainer.step} of {trainer.config.steps}")
     else:
-        torch.manual_seed(settings["seed"])
-        model = CharRNN(ModelConfig(vocab_size=len(vocab), cell=args.cell, embed_dim=args.embed,
-                                    hidden_size=args.hidden, num_layers=args.layers,
-                                    dropout=args.dropout))
-        config = TrainConfig(steps=args.steps or (DEMO_STEPS if demo else 1000),
-                             lr=3e-3 if args.lr is None else args.lr,
-                             clip_norm=None if args.clip == 0 else args.clip,
-                             schedule=args.schedule, warmup_steps=args.warmup,
-                             eval_every=args.eval_every or 100, device=args.device, amp=not args.no_amp)
-        trainer = Trainer(model, vocab, train_data, val_data, config, checkpoint_path=out,
-                          data_config=settings, context=ctx)
+        torch.manual_seed(data_config.seed)
+        model = CharRNN(dataclasses.replace(model_config, vocab_size=len(vocab)))
+        trainer = Trainer(model, vocab, train_data, val_data, train_config, checkpoint_path=out,
+                          data_config=data_config.to_dict(), context=ctx)
     processes = f" x {ctx.world_size} processes ({ctx.backend})" if ctx.is_distributed else ""
     say(f"vocabulary of {len(vocab)} tokens; model: {trainer.model.config.cell}, "
         f"{trainer.model.num_parameters:,} parameters, device {trainer.device}{processes}")
     history = trainer.fit(progress=not args.no_progress)
-    if not ctx.is_main:
-        return
+    if ctx.is_main:
+        _report_training(args, trainer, history, out, val_data, data_config)
+
+
+def _report_training(args, trainer, history, out: Path, val_data, data_config: DataConfig) -> None:
     print(f"{'stopped' if trainer.interrupted else 'finished'} at step {trainer.step}: "
           f"{history.chars_per_second:,.0f} characters/second; checkpoint {out}")
     if val_data is not None:
-        prepared = settings["data"] is not None and Path(settings["data"]).is_dir()
+        prepared = data_config.data is not None and Path(data_config.data).is_dir()
         cap = FINAL_EVAL_BATCHES if prepared else None
         print(f"validation{f' (first {cap} batches)' if cap else ''}: "
               f"{evaluate(trainer.model, val_data, max_batches=cap)}")
-    _print_samples(trainer.model, vocab, settings["seed"])
-    if demo:
+    _print_samples(trainer.model, trainer.vocab, data_config.seed)
+    if args.command == "demo":
         print("\n" + NEXT_STEPS.format(ckpt=out))
     if trainer.interrupted:
         print(f"Continue with: python -m charrnn train --resume {out}")
 
 
 def cmd_sample(args) -> None:
-    model, vocab = load_model(args.checkpoint, args.device)
+    """``sample``: generate text from a checkpoint, seeded for reproducible output."""
+    model, vocab = load_model(args.checkpoint, pick_device(args.device))
     texts = generate_batch(model, vocab, args.prefix, args.n, args.length, args.temperature,
                            args.top_k, args.top_p, seed=args.seed)
     print("\n\n".join(texts))
 
 
-def _evaluate_prepared(args, model, vocab) -> None:
+def _evaluate_prepared(args, config: DataConfig, model, vocab) -> None:
     """``evaluate --data DIR`` on a prepared directory: its ids are scored as
     they are, so they must mean the same characters as the model's."""
-    from .prepared import open_prepared
+    from .scale.prepared import open_prepared
 
     split = "train" if args.split == "train" else "val"
     if args.split == "all":
         print("note: a prepared directory is evaluated on its val split (use --split train for the other)")
-    corpus, data_vocab, _ = open_prepared(args.data, split)
+    corpus, data_vocab, _ = open_prepared(config.data, split)
     if data_vocab != vocab:
-        raise CharRNNError(f"{args.data}: its vocab.json ({len(data_vocab)} tokens) is not the checkpoint's "
-                           f"vocabulary ({len(vocab)} tokens), so its ids mean other characters; evaluate on "
-                           "the JSON file instead, or prepare the data again")
-    if args.limit is not None and args.limit < len(corpus):
-        corpus = EncodedCorpus(corpus.ids, corpus.offsets[:args.limit + 1])
-    print(f"{args.data}: evaluating {len(corpus):,} records ({split} split, {corpus.num_tokens:,} tokens)")
-    report = evaluate(model, RecordBatches(corpus, args.batch_size, shuffle=False))
+        raise CharRNNError(f"{config.data}: its vocab.json ({len(data_vocab)} tokens) is not the "
+                           f"checkpoint's vocabulary ({len(vocab)} tokens), so its ids mean other "
+                           "characters; evaluate on the JSON file instead, or prepare the data again")
+    if config.limit is not None and config.limit < len(corpus):
+        corpus = EncodedCorpus(corpus.ids, corpus.offsets[:config.limit + 1])
+    print(f"{config.data}: evaluating {len(corpus):,} records ({split} split, {corpus.num_tokens:,} tokens)")
+    report = evaluate(model, RecordBatches(corpus, config.batch_size, shuffle=False))
     print(f"{'model':>6}: {report}")
     if len(corpus) <= _COMPRESSOR_RECORDS:
-        texts = [vocab.decode(corpus.record(i).tolist()) for i in range(len(corpus))]
-        for name, bpc in compressor_bits_per_char(texts).items():
-            print(f"{name:>6}: {bpc:.4f} bits/char  ({bpc / report.bits_per_char:.2f}x the model's)")
+        _compare_compressors([vocab.decode(corpus.record(i).tolist()) for i in range(len(corpus))], report)
     else:
         print(f"(compressor baselines skipped: more than {_COMPRESSOR_RECORDS:,} records; use --limit)")
     if args.word_temperatures:
         print("note: --word-temperatures needs the JSON file (the word list comes from its training text)")
 
 
-_COMPRESSOR_RECORDS = 20_000  # gzip/bz2/xz on more text than this takes minutes and memory
-
-
 def cmd_evaluate(args) -> None:
-    model, vocab = load_model(args.checkpoint, args.device)
-    if args.data is not None and args.data.is_dir():
-        _evaluate_prepared(args, model, vocab)
+    """``evaluate``: a checkpoint's loss on a file in nats, bits/char and
+    perplexity, beside general-purpose compressors as a baseline, and
+    optionally how many generated words are real words."""
+    model, vocab = load_model(args.checkpoint, pick_device(args.device))
+    config = config_from_args(DataConfig, args)
+    if config.data is not None and Path(config.data).is_dir():
+        _evaluate_prepared(args, config, model, vocab)
         return
     stats = ReadStats()
-    records = load_records(args.data, categories=_categories(args.categories), limit=args.limit,
-                           stats=stats)
+    records = load_records(config.data, categories=config.category_list, limit=config.limit, stats=stats)
     reference = records  # the text the word check compares against
     if args.split != "all":
-        train, val = split_records(records, args.val_fraction)
+        train, val = split_records(records, config.val_fraction)
         records, reference = (val, train) if args.split == "val" else (train, train)
     # Similar lengths side by side: less padding, same result.
     texts = sorted((format_record(r) for r in records), key=len)
     corpus = EncodedCorpus.from_texts(texts, vocab)
     print(f"{stats.summary()}; evaluating {len(texts)} records ({args.split})")
-    report = evaluate(model, RecordBatches(corpus, args.batch_size, shuffle=False))
+    report = evaluate(model, RecordBatches(corpus, config.batch_size, shuffle=False))
     print(f"{'model':>6}: {report}")
-    for name, bpc in compressor_bits_per_char(texts).items():
-        print(f"{name:>6}: {bpc:.4f} bits/char  ({bpc / report.bits_per_char:.2f}x the model's)")
-    if vocab.unknown_count:
-        print(f"note: {vocab.unknown_count} characters were outside the model's vocabulary "
+    _compare_compressors(texts, report)
+    if corpus.unknown_count:
+        print(f"note: {corpus.unknown_count} characters were outside the model's vocabulary "
               "and were scored as <unk>")
     if args.word_temperatures:
-        known = word_list(format_record(r) for r in reference)
-        print(f"words of generated text found in the {len(known):,}-word list of "
-              f"{'the training split' if args.split != 'all' else 'the file'} "
-              f"({args.word_samples} samples of {args.word_length} characters each):")
-        for temperature in args.word_temperatures:
-            samples = generate_batch(model, vocab, "", args.word_samples, args.word_length,
-                                     temperature, seed=args.seed)
-            print(f"  temperature {temperature:g}: {known_word_share(samples, known):.1%}")
+        _word_check(args, model, vocab, reference)
+
+
+def _word_check(args, model, vocab, reference: list[dict]) -> None:
+    known = word_list(format_record(r) for r in reference)
+    print(f"words of generated text found in the {len(known):,}-word list of "
+          f"{'the training split' if args.split != 'all' else 'the file'} "
+          f"({args.word_samples} samples of {args.word_length} characters each):")
+    for temperature in args.word_temperatures:
+        samples = generate_batch(model, vocab, "", args.word_samples, args.word_length,
+                                 temperature, seed=args.seed)
+        if not any(words(s) for s in samples):
+            raise CharRNNError(f"the samples at temperature {temperature:g} contain no words to "
+                               "look up; try a larger --word-length")
+        print(f"  temperature {temperature:g}: {known_word_share(samples, known):.1%}")
 
 
 def cmd_student(args) -> None:
-    from .student import make_student_versions
+    """``student``: exercise versions of the solved notebooks, solutions
+    replaced by ``raise NotImplementedError``, for handing out."""
+    from .course.student import make_student_versions
 
     if not args.notebooks.is_dir():
         raise CharRNNError(f"{args.notebooks}: no such folder of notebooks")
+    if args.out.resolve() == args.notebooks.resolve():
+        raise CharRNNError(f"{args.notebooks}: the student versions need another folder (--out)")
     written = make_student_versions(args.notebooks, args.out)
     if not written:
         raise CharRNNError(f"{args.notebooks}: holds no .ipynb notebook")
@@ -310,6 +473,8 @@ def cmd_student(args) -> None:
 
 
 def cmd_export(args) -> None:
+    """``export``: a smaller checkpoint for sampling only (no optimizer
+    state, optionally float16 weights), e.g. to ship with the package."""
     ckpt = load_checkpoint(args.checkpoint)
     model, vocab = model_from_checkpoint(ckpt)
     save_checkpoint(args.out, model, vocab, step=ckpt.get("step", 0), history=ckpt.get("history"),
@@ -320,28 +485,7 @@ def cmd_export(args) -> None:
 
 
 # ---------------------------------------------------------------------- parser
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _add_data_args(p, with_sampling: bool = True) -> None:
-    p.add_argument("--data", type=Path, help="arXiv JSON lines (.json/.jsonl/.gz/.zip) or a directory "
-                   "written by `prepare --out DIR`; default: the embedded corpus")
-    p.add_argument("--categories", help="comma-separated category filter, e.g. cs.LG,stat.ML or hep")
-    p.add_argument("--limit", type=_positive_int, help="read at most this many records")
-    if with_sampling:
-        p.add_argument("--sample", type=_positive_int, help="seeded random sample of this many records")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="charrnn", description=(
-        "Character-level RNN language models on arXiv titles + abstracts."))
-    parser.add_argument("--version", action="version", version=f"charrnn {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _prepare_parser(sub) -> None:
     text = ("encode a Kaggle arXiv file/zip once into a prepared directory for training "
             "(--out DIR), or cut it down to a smaller JSON-lines sample (--out FILE.jsonl)")
     p = sub.add_parser("prepare", help=text, description=text + (
@@ -351,101 +495,130 @@ def build_parser() -> argparse.ArgumentParser:
                    help="arxiv-metadata-oai-snapshot.json, .jsonl, .gz or the Kaggle .zip")
     p.add_argument("--out", type=Path, required=True,
                    help="directory to write; a path ending in .jsonl writes a JSON-lines sample instead")
-    p.add_argument("--categories", help="comma-separated category filter, e.g. cs.LG,stat.ML")
-    p.add_argument("--limit", type=_positive_int, help="read at most this many records")
-    g = p.add_argument_group("prepared directory (--out DIR)")
-    g.add_argument("--val-fraction", type=float, help="share of records held out, by hashed id (default 0.01)")
-    g.add_argument("--min-freq", type=_positive_int,
-                   help="characters seen fewer times become <unk> (default 1; e.g. 100 on the full snapshot)")
+    add_config_flags(p, DataConfig, only=("categories", "limit"))
+    g = p.add_argument_group("prepared directory (--out DIR)",
+                             "on the full snapshot, raise --min-freq (e.g. 100) to keep rare characters out")
+    add_config_flags(g, DataConfig, only=("val_fraction", "min_freq"), base=PREPARE_DEFAULTS)
     g.add_argument("--overwrite", action="store_true", help="replace a prepared directory already there")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("JSON-lines sample (--out FILE.jsonl)")
-    g.add_argument("--sample", type=_positive_int, help="seeded random sample of this many records")
-    g.add_argument("--seed", type=int, help="seed of the sample (default 0)")
-    p.set_defaults(func=cmd_prepare)
+    add_config_flags(g, DataConfig, only=("sample", "seed"))
+    p.set_defaults(func=cmd_prepare, config_base=PREPARE_DEFAULTS)
 
+
+def _download_parser(sub) -> None:
     text = "download the arXiv snapshot (arxiv.zip) from Kaggle with Kaggle's client"
     p = sub.add_parser("download", help=text, description=text + (
         "; needs `pip install kaggle` and an API token in ~/.kaggle/kaggle.json "
         "(or KAGGLE_USERNAME/KAGGLE_KEY)"))
-    p.add_argument("--dir", type=Path, default=Path("data"), help="where to put arxiv.zip (default data/)")
+    p.add_argument("--dir", type=Path, default=Path("data"),
+                   help=_with_default("folder to put arxiv.zip in", "data/"))
     p.set_defaults(func=cmd_download)
 
-    for name, text in (("train", "train a model and write a checkpoint"),
-                       ("demo", "train a small model on the embedded corpus (about a minute on a CPU)")):
-        p = sub.add_parser(name, help=text, description=text)
-        _add_data_args(p)
-        p.add_argument("--val-fraction", type=float, help="share of records held out (default 0.1)")
-        p.add_argument("--min-freq", type=_positive_int, help="rarer characters become <unk> (default 1)")
-        g = p.add_argument_group("model")
-        g.add_argument("--cell", choices=CELLS, default="lstm")
-        g.add_argument("--layers", type=_positive_int, default=1)
-        g.add_argument("--hidden", type=_positive_int, default=256)
-        g.add_argument("--embed", type=_positive_int, default=64)
-        g.add_argument("--dropout", type=float, default=0.0)
-        g = p.add_argument_group("batches")
-        g.add_argument("--batching", choices=("windows", "records"),
-                       help="random windows over the stream (default) or whole padded records")
-        g.add_argument("--batch-size", type=_positive_int, help="default 32")
-        g.add_argument("--seq-len", type=_positive_int, help="window length (default 128)")
-        g.add_argument("--max-len", type=_positive_int, help="cut records to this length (records mode)")
-        g = p.add_argument_group("optimisation")
-        g.add_argument("--steps", type=_positive_int, help=f"total steps (default 1000; demo {DEMO_STEPS})")
-        g.add_argument("--lr", type=float, help="Adam learning rate (default 3e-3)")
-        g.add_argument("--clip", type=float, default=1.0, help="max gradient norm, 0 for none (default 1.0)")
-        g.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
-        g.add_argument("--warmup", type=int, default=0, help="linear warm-up steps")
-        g.add_argument("--eval-every", type=_positive_int, help="validate every N steps (default 100)")
-        g.add_argument("--seed", type=int, help="seed for model, split sample and batches (default 0)")
-        g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-        g.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-        g.add_argument("--backend", choices=BACKENDS, help="process-group backend under torchrun "
-                       "(default nccl on CUDA, gloo on the CPU)")
-        g = p.add_argument_group("checkpoints")
-        g.add_argument("--out", type=Path, help="checkpoint path (default runs/charrnn.pt)")
-        g.add_argument("--resume", type=Path, help="continue training from this checkpoint")
-        g.add_argument("--no-progress", action="store_true", help="no progress bar")
-        p.set_defaults(func=lambda a, demo=(name == "demo"): cmd_train(a, demo=demo))
 
-    p = sub.add_parser("sample", help="generate text from a checkpoint")
-    p.add_argument("--checkpoint", type=Path, required=True)
-    p.add_argument("--prefix", default="", help="text to continue (default: start a new record)")
-    p.add_argument("-n", type=int, default=1, help="number of samples, generated as one batch")
-    p.add_argument("--length", type=int, default=300, help="max new characters per sample")
-    p.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
-    p.add_argument("--top-k", type=int)
-    p.add_argument("--top-p", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", default="cpu")
+def _train_parser(sub, name: str) -> None:
+    from .scale.distributed import BACKENDS  # a tuple of names: no torch.distributed yet
+
+    demo = name == "demo"
+    text = ("train a small model on the embedded corpus (about a minute on a CPU)" if demo
+            else "train a model and write a checkpoint")
+    p = sub.add_parser(name, help=text, description=text + (
+        ". Every setting below is a field of charrnn.config (the flag is the field name); with "
+        "--resume, the run's saved data and optimisation settings are kept unless a flag is typed."))
+    base = DEMO_DEFAULTS if demo else {}
+    for cls, title, description in CONFIG_GROUPS:
+        add_config_flags(p.add_argument_group(title, description), cls, base=base)
+    g = p.add_argument_group("run")
+    g.add_argument("--out", type=Path, help=f"checkpoint to write (default: {DEFAULT_OUT[name]}; "
+                                            "with --resume, the checkpoint resumed)")
+    g.add_argument("--resume", type=Path, help="continue training from this checkpoint (default: none)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--backend", choices=BACKENDS, help="process-group backend under torchrun "
+                   "(default: nccl on CUDA, gloo on the CPU)")
+    p.set_defaults(func=cmd_train, config_base=base)
+
+
+def _sample_parser(sub) -> None:
+    text = "generate text from a checkpoint"
+    p = sub.add_parser("sample", help=text, description=text + (
+        "; several samples are generated as one batch, and --seed makes them reproducible"))
+    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint to sample from")
+    p.add_argument("--prefix", default="", help="text to continue (default: none, start a new record)")
+    p.add_argument("-n", type=int, default=1, help=_with_default("number of samples", 1))
+    p.add_argument("--length", type=_non_negative_int, default=300,
+                   help=_with_default("most new characters per sample", 300))
+    p.add_argument("--temperature", type=float, default=0.8,
+                   help=_with_default("below 1 safer, above 1 wilder, 0 greedy", 0.8))
+    p.add_argument("--top-k", type=int, help="draw only from the k likeliest characters (default: none, all)")
+    p.add_argument("--top-p", type=float, help="draw only from the likeliest characters whose probabilities "
+                                               "add up to p, nucleus sampling (default: none, all)")
+    p.add_argument("--seed", type=int, help="seed for reproducible samples (default: none, new each run)")
+    p.add_argument("--device", type=_device_name, default="cpu",
+                   help=_with_default("auto, cpu, cuda, cuda:1 or mps", "cpu"))
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("evaluate", help="loss in nats, bits/char and perplexity of a checkpoint on a file")
-    p.add_argument("--checkpoint", type=Path, required=True)
-    _add_data_args(p, with_sampling=False)
+
+def _evaluate_parser(sub) -> None:
+    text = "loss in nats, bits/char and perplexity of a checkpoint on a file"
+    p = sub.add_parser("evaluate", help=text, description=text + (
+        ", beside the bits/char of gzip, bz2 and xz on the same text; --word-temperatures adds the "
+        "share of generated words found in the training text"))
+    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint to evaluate")
+    add_config_flags(p, DataConfig, only=("data", "categories", "limit", "val_fraction", "batch_size"))
     p.add_argument("--split", choices=("all", "val", "train"), default="all",
-                   help="which records of the file: all (default) or the train/val split by id hash")
-    p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--batch-size", type=_positive_int, default=32)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--word-temperatures", type=float, nargs="+", metavar="T",
+                   help=_with_default("which records of the file: all, or the train/val split by "
+                                      "hashed id (--val-fraction)", "all"))
+    p.add_argument("--device", type=_device_name, default="cpu",
+                   help=_with_default("auto, cpu, cuda, cuda:1 or mps", "cpu"))
+    g = p.add_argument_group("word check")
+    g.add_argument("--word-temperatures", type=float, nargs="+", metavar="T",
                    help="also generate samples at these temperatures and report the share of their "
-                        "words found in the training text (the train split with --split val)")
-    p.add_argument("--word-samples", type=_positive_int, default=32)
-    p.add_argument("--word-length", type=_positive_int, default=400)
-    p.add_argument("--seed", type=int, default=0)
+                        "words found in the training text (the train split with --split val) "
+                        "(default: none, no word check)")
+    g.add_argument("--word-samples", type=_positive_int, default=32,
+                   help=_with_default("samples per temperature", 32))
+    g.add_argument("--word-length", type=_positive_int, default=400,
+                   help=_with_default("characters per sample", 400))
+    g.add_argument("--seed", type=int, default=0, help=_with_default("seed of the samples", 0))
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("export", help="a smaller checkpoint for sampling only: no optimizer state, "
-                                      "optionally float16 weights")
-    p.add_argument("checkpoint", type=Path)
-    p.add_argument("--out", type=Path, required=True)
+
+def _export_parser(sub) -> None:
+    text = "a smaller checkpoint for sampling only: no optimizer state, optionally float16 weights"
+    p = sub.add_parser("export", help=text, description=text + (
+        "; it samples and evaluates like the original but cannot be resumed"))
+    p.add_argument("checkpoint", type=Path, help="checkpoint to read")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint to write")
     p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("student", help="write exercise versions of the notebooks for students")
-    p.add_argument("--notebooks", type=Path, default=Path("notebooks"), help="folder of solved notebooks")
-    p.add_argument("--out", type=Path, default=Path("student"), help="folder to write (default student/)")
+
+def _student_parser(sub) -> None:
+    text = "write exercise versions of the notebooks for students"
+    p = sub.add_parser("student", help=text, description=text + (
+        ": the code between solution markers becomes `raise NotImplementedError`, outputs are cleared"))
+    p.add_argument("--notebooks", type=Path, default=Path("notebooks"),
+                   help=_with_default("folder of solved notebooks", "notebooks/"))
+    p.add_argument("--out", type=Path, default=Path("student"),
+                   help=_with_default("folder to write, not the --notebooks one", "student/"))
     p.set_defaults(func=cmd_student)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``charrnn`` parser, one small builder per command (the tests and
+    the docs read it too)."""
+    parser = argparse.ArgumentParser(prog="charrnn", description=(
+        "Character-level RNN language models on arXiv titles + abstracts."))
+    parser.add_argument("--version", action="version", version=f"charrnn {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _prepare_parser(sub)
+    _download_parser(sub)
+    _train_parser(sub, "train")
+    _train_parser(sub, "demo")
+    _sample_parser(sub)
+    _evaluate_parser(sub)
+    _export_parser(sub)
+    _student_parser(sub)
     return parser
 
 
@@ -454,6 +627,9 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A mistake the user can fix (a :class:`CharRNNError`,
+    a file the operating system cannot open) is one line on stderr and exit
+    status 2; any other exception is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
     previous_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
@@ -461,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head`: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (CharRNNError, ValueError, OSError) as e:
+    except (CharRNNError, OSError) as e:
         print(f"charrnn: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

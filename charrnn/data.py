@@ -23,9 +23,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
+from itertools import islice
 from pathlib import Path
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 SEPARATOR = " ; "  # between title and abstract, as in the origin notebook
 
@@ -46,13 +47,35 @@ class ReadStats:
     malformed: int = 0       # lines that are not a JSON object with text fields
     first_bad_line: int | None = None
     filtered_out: int = 0    # usable records rejected by the category filter
+    bytes_read: int = 0      # of the (uncompressed) lines: what a progress bar shows
 
     def note_bad(self, line_number: int) -> None:
+        """Count a damaged line, remembering the first."""
         self.malformed += 1
         if self.first_bad_line is None:
             self.first_bad_line = line_number
 
+    def count(self, record: dict | None, line_number: int, categories: Sequence[str] | None) -> bool:
+        """Count one parsed line; True if the record is to be used."""
+        self.lines += 1
+        if record is None:
+            self.note_bad(line_number)
+            return False
+        if not matches_categories(record, categories):
+            self.filtered_out += 1
+            return False
+        self.records += 1
+        return True
+
+    def nothing_usable(self, categories: Sequence[str] | None) -> DataError:
+        """The error for a source that gave no usable record, saying why."""
+        why = f" ({self.malformed} malformed line(s))" if self.malformed else ""
+        if self.filtered_out:
+            why = f" (none of {self.filtered_out} records is in categories {list(categories or [])})"
+        return DataError(f"{self.path}: no usable record with a title and an abstract{why}")
+
     def summary(self) -> str:
+        """One line: records, lines, filtered and malformed counts."""
         text = f"{self.path}: {self.records} records from {self.lines} lines"
         if self.filtered_out:
             text += f", {self.filtered_out} outside the category filter"
@@ -89,7 +112,7 @@ def _open_binary_lines(path: Path) -> Iterator[Iterable[bytes]]:
             yield f
 
 
-def _parse(line: bytes) -> dict | None:
+def parse_record(line: bytes) -> dict | None:
     """One JSON line -> a record, or None when the line is damaged."""
     try:
         return _as_record(json.loads(line))
@@ -112,7 +135,7 @@ def _as_record(item: object) -> dict | None:
     return item
 
 
-def _matches(record: dict, categories: Sequence[str] | None) -> bool:
+def matches_categories(record: dict, categories: Sequence[str] | None) -> bool:
     """True when one of the record's categories equals a wanted code, or lies
     inside a wanted archive or group (``"cs"`` matches ``cs.LG``, ``"hep"``
     matches ``hep-th`` and ``hep-ph``)."""
@@ -124,12 +147,14 @@ def _matches(record: dict, categories: Sequence[str] | None) -> bool:
 
 def iter_records(path: str | os.PathLike | None = None,
                  categories: Sequence[str] | None = None,
-                 stats: ReadStats | None = None) -> Iterator[dict]:
+                 stats: ReadStats | None = None, allow_array: bool = True) -> Iterator[dict]:
     """Stream records from a JSON-lines file (default: the embedded corpus).
 
     Damaged lines are skipped and counted in ``stats``; pass a
-    :class:`ReadStats` to see the counts. A file that is a single JSON array
-    (not JSON lines) is accepted too, though it has to be read whole.
+    :class:`ReadStats` to see the counts (and ``bytes_read`` for progress).
+    A file that is a single JSON array (not JSON lines) is accepted when
+    ``allow_array``, though it has to be read whole; otherwise it is a
+    :class:`DataError`.
     """
     path = Path(path) if path is not None else default_corpus_path()
     if not path.exists():
@@ -139,19 +164,23 @@ def iter_records(path: str | os.PathLike | None = None,
     stats = stats if stats is not None else ReadStats()
     stats.path = str(path)
     categories = [c.strip() for c in categories or [] if c.strip()]
-    lines = _numbered_lines(path)
+    lines = numbered_lines(path)
     for number, line in lines:
+        stats.bytes_read += len(line)
         if not line.strip():
             continue
         if stats.lines == 0 and line.lstrip().startswith(b"["):
+            if not allow_array:
+                raise DataError(f"{path}: is one JSON array, not JSON lines, and cannot be streamed "
+                                f"(convert it first: python -m charrnn prepare {path.name} --out sample.jsonl)")
             yield from _iter_json_array(line + b"".join(rest for _, rest in lines), categories, stats)
             return
-        record = _parse(line)
-        if _keep(record, number, categories, stats):
+        record = parse_record(line)
+        if stats.count(record, number, categories):
             yield record
 
 
-def _numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+def numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """``(line number, line)`` pairs; a damaged archive or compressed stream
     (truncated download, not really gzip) becomes a :class:`DataError`."""
     number = 0
@@ -170,21 +199,8 @@ def _iter_json_array(blob: bytes, categories, stats: ReadStats) -> Iterator[dict
         raise DataError(f"{stats.path}: starts like a JSON array but does not parse ({e})") from None
     for number, item in enumerate(items, start=1):
         record = _as_record(item)
-        if _keep(record, number, categories, stats):
+        if stats.count(record, number, categories):
             yield record
-
-
-def _keep(record: dict | None, number: int, categories, stats: ReadStats) -> bool:
-    """Count one parsed line in ``stats``; True if the record is to be used."""
-    stats.lines += 1
-    if record is None:
-        stats.note_bad(number)
-        return False
-    if not _matches(record, categories):
-        stats.filtered_out += 1
-        return False
-    stats.records += 1
-    return True
 
 
 def load_records(path: str | os.PathLike | None = None, *,
@@ -203,11 +219,11 @@ def load_records(path: str | os.PathLike | None = None, *,
     """
     for name, value in (("limit", limit), ("sample", sample)):
         if value is not None and value < 1:
-            raise ValueError(f"{name} must be a positive number of records, got {value}")
+            raise ConfigError(f"{name} must be a positive number of records, got {value}")
     stats = stats if stats is not None else ReadStats()
     stream = iter_records(path, categories, stats)
     if limit is not None:
-        stream = (r for _, r in zip(range(limit), stream))
+        stream = islice(stream, limit)
     if sample is None:
         records = list(stream)
     else:
@@ -216,10 +232,7 @@ def load_records(path: str | os.PathLike | None = None, *,
         warnings.warn(f"{stats.path}: skipped {stats.malformed} malformed line(s); "
                       f"the first is line {stats.first_bad_line}", stacklevel=2)
     if not records:
-        why = f" ({stats.malformed} malformed line(s))" if stats.malformed else ""
-        if stats.filtered_out:
-            why = f" (none of {stats.filtered_out} records is in categories {list(categories)})"
-        raise DataError(f"{stats.path}: no usable record with a title and an abstract{why}")
+        raise stats.nothing_usable(categories)
     return records
 
 
@@ -261,34 +274,69 @@ def load_texts(path: str | os.PathLike | None = None, **kwargs) -> list[str]:
 
 
 # --------------------------------------------------------------------- splitting
-def _split_key(record: dict) -> str:
+def split_key(record: dict) -> str:
+    """What decides a record's split: its arXiv id, or its text when it has none."""
     return str(record.get("id") or format_record(record))
+
+
+def _split_digest(record: dict) -> bytes:
+    return hashlib.sha1(split_key(record).encode("utf-8")).digest()
 
 
 def is_validation(record: dict, val_fraction: float) -> bool:
     """Stable membership of the validation split: the sha1 of the record id
     (or of its text when it has none) decides, so the split does not depend on
     file order, sampling, or how many records were read."""
-    digest = hashlib.sha1(_split_key(record).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2 ** 64 < val_fraction
+    return int.from_bytes(_split_digest(record)[:8], "big") / 2 ** 64 < val_fraction
+
+
+class HashSplit:
+    """The train/validation split of a stream of records, one at a time.
+
+    :meth:`assign` says where each record goes (:func:`is_validation`);
+    :meth:`moved_to_validation` then names the one training record (by its
+    position among the training records) that moves to validation when the
+    hash put none there, so that validation is never empty with
+    ``val_fraction > 0`` and at least two records. :func:`split_records` and
+    the prepared-data pipeline both split with it.
+    """
+
+    def __init__(self, val_fraction: float):
+        if not 0.0 <= val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        self.val_fraction = val_fraction
+        self.train_count = self.val_count = 0
+        self._smallest: tuple[bytes, int] | None = None  # (digest, training position)
+
+    def assign(self, record: dict) -> str:
+        """``"val"`` or ``"train"`` for ``record``."""
+        digest = _split_digest(record)
+        if int.from_bytes(digest[:8], "big") / 2 ** 64 < self.val_fraction:
+            self.val_count += 1
+            return "val"
+        if self._smallest is None or digest < self._smallest[0]:
+            self._smallest = (digest, self.train_count)
+        self.train_count += 1
+        return "train"
+
+    def moved_to_validation(self) -> int | None:
+        """Position of the training record to move, or None."""
+        if self.val_fraction > 0 and self.val_count == 0 and self.train_count >= 2:
+            return self._smallest[1]
+        return None
 
 
 def split_records(records: Sequence[dict], val_fraction: float = 0.1) -> tuple[list[dict], list[dict]]:
-    """Deterministic train/validation split by hashed record id.
-
-    With ``val_fraction > 0`` and at least two records, validation is never
-    empty: if the hash puts no record there, the one with the smallest hash
-    moves over.
-    """
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    train = [r for r in records if not is_validation(r, val_fraction)]
-    val = [r for r in records if is_validation(r, val_fraction)]
-    if val_fraction > 0 and not val and len(train) >= 2:
-        pick = min(range(len(train)),
-                   key=lambda i: hashlib.sha1(_split_key(train[i]).encode("utf-8")).digest())
-        val.append(train.pop(pick))
-    return train, val
+    """Deterministic train/validation split by hashed record id (see
+    :class:`HashSplit`: validation is never empty when it can be helped)."""
+    split = HashSplit(val_fraction)
+    parts: dict[str, list[dict]] = {"train": [], "val": []}
+    for record in records:
+        parts[split.assign(record)].append(record)
+    move = split.moved_to_validation()
+    if move is not None:
+        parts["val"].append(parts["train"].pop(move))
+    return parts["train"], parts["val"]
 
 
 def write_records(records: Iterable[dict], path: str | os.PathLike,

@@ -32,6 +32,8 @@ class RNNCell(nn.Module):
             nn.init.uniform_(p, -bound, bound)
 
     def forward(self, x_t: torch.Tensor, h_prev: torch.Tensor) -> torch.Tensor:
+        """``x_t`` ``(batch, input_size)`` and ``h_prev`` ``(batch, hidden)``
+        -> ``h_t`` ``(batch, hidden)``."""
         return torch.tanh(self.input_to_hidden(x_t) + self.hidden_to_hidden(h_prev))
 
 
@@ -50,6 +52,14 @@ class ScratchRNN(nn.Module):
         self.dropout = nn.Dropout(dropout)  # between layers, as nn.RNN does
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None):
+        """``x`` ``(batch, time, features)``, ``state`` ``(num_layers, batch,
+        hidden)`` or None for zeros -> ``(output, h_n)``: the last layer's
+        ``h_t`` at every step ``(batch, time, hidden)`` and every layer's
+        last ``h_t`` ``(num_layers, batch, hidden)``.
+
+        Each step calls the cell itself (``cell(x_t, h)``), so a change to
+        :meth:`RNNCell.forward` is a change to this layer and to
+        ``CharRNN(cell="scratch")``."""
         if x.ndim != 3:
             raise ValueError(f"expected input of shape (batch, time, features), got {tuple(x.shape)}")
         batch, steps, _ = x.shape
@@ -57,21 +67,21 @@ class ScratchRNN(nn.Module):
             state = x.new_zeros(self.num_layers, batch, self.hidden_size)
         layer_input, last_states = x, []
         for i, cell in enumerate(self.cells):
-            h = state[i]
-            # The input projection does not depend on h, so do it for all
-            # time steps at once; only W_h h_{t-1} has to wait for the loop.
-            projected = cell.input_to_hidden(layer_input)
+            h = state[i]                                   # (batch, hidden)
             outputs = []
             for t in range(steps):
-                h = torch.tanh(projected[:, t] + cell.hidden_to_hidden(h))
+                h = cell(layer_input[:, t], h)             # (batch, features) -> (batch, hidden)
                 outputs.append(h)
-            layer_output = torch.stack(outputs, dim=1) if outputs else x.new_zeros(batch, 0, self.hidden_size)
+            if outputs:
+                layer_output = torch.stack(outputs, dim=1)  # steps x (batch, hidden) -> (batch, time, hidden)
+            else:
+                layer_output = x.new_zeros(batch, 0, self.hidden_size)
             last_states.append(h)
             layer_input = self.dropout(layer_output) if i < self.num_layers - 1 else layer_output
-        return layer_input, torch.stack(last_states)
+        return layer_input, torch.stack(last_states)       # (batch, time, hidden), (layers, batch, hidden)
 
     @torch.no_grad()
-    def copy_from(self, rnn: nn.RNN) -> "ScratchRNN":
+    def copy_from(self, rnn: nn.RNN) -> ScratchRNN:
         """Take the weights of a ``nn.RNN(nonlinearity='tanh', bias=True)``."""
         if rnn.num_layers != self.num_layers or rnn.hidden_size != self.hidden_size:
             raise ValueError("nn.RNN must have the same num_layers and hidden_size")

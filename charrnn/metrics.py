@@ -19,21 +19,26 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .errors import DataError
+from .model import evaluating
 from .vocab import PAD_ID
 
 
 def bits_per_char(nats: float) -> float:
+    """A loss in nats per character, in bits per character."""
     return nats / math.log(2)
 
 
 def perplexity(nats: float) -> float:
+    """``exp(loss)``: how many equally likely characters the model is as unsure as."""
     return math.exp(nats) if nats < 700 else math.inf
 
 
 def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Cross-entropy over every non-pad target: ``logits (B, T, V)``, ``targets (B, T)``."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
-                           ignore_index=PAD_ID, reduction=reduction)
+    flat_logits = logits.reshape(-1, logits.shape[-1]).float()  # (B, T, V) -> (B*T, V)
+    flat_targets = targets.reshape(-1)                           # (B, T) -> (B*T,)
+    return F.cross_entropy(flat_logits, flat_targets, ignore_index=PAD_ID, reduction=reduction)
 
 
 @dataclass(frozen=True)
@@ -45,10 +50,12 @@ class LossReport:
 
     @property
     def bits_per_char(self) -> float:
+        """The loss in bits per character."""
         return bits_per_char(self.nats)
 
     @property
     def perplexity(self) -> float:
+        """The perplexity, ``exp(nats)``."""
         return perplexity(self.nats)
 
     def __str__(self) -> str:
@@ -56,18 +63,15 @@ class LossReport:
                 f"perplexity {self.perplexity:.2f} | {self.tokens:,} characters")
 
 
-@torch.no_grad()
 def evaluate(model: torch.nn.Module, data, device: torch.device | str | None = None,
              max_batches: int | None = None) -> LossReport:
     """Mean cross-entropy of ``model`` over ``data``: a batcher (anything with
     ``eval_batches()``) or an iterable of ``(inputs, targets)``. Each batch
     starts from a fresh state. The model is put back in the mode it was in."""
     batches: Iterable = data.eval_batches() if hasattr(data, "eval_batches") else data
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     total, count = 0.0, 0
-    try:
+    with evaluating(model) as model_device:
+        device = device or model_device
         for i, (inputs, targets) in enumerate(batches):
             if max_batches is not None and i >= max_batches:
                 break
@@ -75,8 +79,6 @@ def evaluate(model: torch.nn.Module, data, device: torch.device | str | None = N
             targets = targets.to(device)
             total += masked_cross_entropy(logits, targets, reduction="sum").item()
             count += int((targets != PAD_ID).sum())
-    finally:
-        model.train(was_training)
     if count == 0:
-        raise ValueError("nothing to evaluate: the data holds no non-pad target")
+        raise DataError("nothing to evaluate: the data holds no non-pad target")
     return LossReport(total / count, count)

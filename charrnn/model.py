@@ -9,38 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .errors import CheckpointError
+from .config import ModelConfig
 from .layers import ScratchRNN
 
-CELLS = ("scratch", "rnn", "gru", "lstm")
-
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # LSTM carries (h, c)
-
-
-@dataclass
-class ModelConfig:
-    """Everything needed to rebuild the network (saved in checkpoints)."""
-
-    vocab_size: int
-    cell: str = "lstm"
-    embed_dim: int = 64
-    hidden_size: int = 256
-    num_layers: int = 1
-    dropout: float = 0.0
-
-    def __post_init__(self):
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}")
-        for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 class CharRNN(nn.Module):
@@ -78,29 +54,23 @@ class CharRNN(nn.Module):
         and the recurrent state after the last step."""
         if x.ndim != 2:
             raise ValueError(f"expected token ids of shape (batch, time), got {tuple(x.shape)}")
-        hidden, state = self.rnn(self.embedding(x), state)
-        return self.head(self.dropout(hidden)), state
+        embedded = self.embedding(x)                      # (batch, time) -> (batch, time, embed_dim)
+        hidden, state = self.rnn(embedded, state)         # -> (batch, time, hidden_size)
+        return self.head(self.dropout(hidden)), state     # -> (batch, time, vocab_size)
+
+    def evaluating(self):
+        """``with model.evaluating():`` eval mode and no gradients for the
+        block, then the mode it had before (see :func:`evaluating`)."""
+        return evaluating(self)
 
     @property
     def num_parameters(self) -> int:
+        """Trainable numbers in the model."""
         return sum(p.numel() for p in self.parameters())
 
     def extra_repr(self) -> str:
+        """The parameter count, shown by ``print(model)``."""
         return f"{self.num_parameters:,} parameters"
-
-    def load_weights(self, state_dict: dict) -> None:
-        """``load_state_dict`` with a message that names a vocabulary or shape
-        mismatch instead of a wall of tensor sizes."""
-        theirs = state_dict.get("embedding.weight")
-        if theirs is not None and theirs.shape[0] != self.config.vocab_size:
-            raise CheckpointError(f"the weights are for a vocabulary of {theirs.shape[0]} tokens, "
-                                  f"this model has {self.config.vocab_size}")
-        try:
-            self.load_state_dict(state_dict)
-        except RuntimeError as e:
-            first = str(e).strip().splitlines()
-            raise CheckpointError("the weights do not fit this model: "
-                                  + " ".join(line.strip() for line in first[1:3] or first)) from None
 
 
 def state_to(state: State | None, fn) -> State | None:
@@ -110,7 +80,6 @@ def state_to(state: State | None, fn) -> State | None:
     if isinstance(state, tuple):
         return tuple(fn(s) for s in state)
     return fn(state)
-
 
 
 @contextmanager

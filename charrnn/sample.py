@@ -19,13 +19,15 @@ generated together as one batch.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from functools import lru_cache
 
 import torch
 
-from .model import state_to
-from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, CharVocab
+from .errors import ConfigError, ModelError
+from .model import evaluating, state_to
+from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK, UNK_ID, CharVocab
 
 # Tokens the model may never produce: they are not text.
 _NEVER_SAMPLED = (PAD_ID, BOS_ID, UNK_ID)
@@ -35,13 +37,14 @@ _GREEDY_BELOW = torch.finfo(torch.float32).tiny
 
 def check_sampling_args(temperature: float = 1.0, top_k: int | None = None,
                         top_p: float | None = None) -> None:
-    """Raise ``ValueError`` with a clear message for impossible settings."""
+    """Raise :class:`~charrnn.errors.ConfigError` (a ``ValueError``) with a
+    clear message for impossible settings."""
     if not temperature >= 0:  # also catches NaN
-        raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
+        raise ConfigError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
     if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be at least 1, got {top_k}")
+        raise ConfigError(f"top_k must be at least 1, got {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
 
 
 @lru_cache(maxsize=16)
@@ -110,7 +113,6 @@ def next_char_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int |
     return probs
 
 
-@torch.no_grad()
 def generate_batch(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", n: int = 1,
                    max_new_chars: int = 200, temperature: float = 1.0, top_k: int | None = None,
                    top_p: float | None = None, seed: int | None = None,
@@ -120,60 +122,68 @@ def generate_batch(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", n
     Each returned string is the prefix followed by up to ``max_new_chars``
     generated characters, ending early at ``<eos>`` (the end of a record).
     An empty prefix starts a new record from ``<bos>``. ``seed`` makes the
-    result repeatable.
+    result repeatable. Characters of the prefix that the vocabulary lacks
+    are read as ``<unk>`` (with a warning naming them) and kept in the text.
     """
     check_sampling_args(temperature, top_k, top_p)
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a string, got {type(prefix).__name__}")
     if n < 0:
-        raise ValueError(f"n (the number of samples) must be >= 0, got {n}")
+        raise ConfigError(f"n (the number of samples) must be >= 0, got {n}")
     if max_new_chars < 0:
-        raise ValueError(f"max_new_chars must be >= 0, got {max_new_chars}")
+        raise ConfigError(f"max_new_chars must be >= 0, got {max_new_chars}")
     if n == 0:
         return []
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed if seed is not None else int(torch.randint(2 ** 62, ())))
-    was_training = model.training
-    model.eval()
-    try:
-        # Read the prefix once, for one sequence, then copy its state n times.
-        ids = torch.tensor([vocab.encode(prefix, add_bos=True)], device=device)
-        logits, state = model(ids)
-        state = state_to(state, lambda s: s.repeat(1, n, 1))
-        last = logits[:, -1].expand(n, -1)
-        # Each step costs a handful of small tensor operations, so the loop
-        # keeps to as few as it can: the new ids stay an (n, 1) column that
-        # is fed straight back to the model and collected in a list.
-        columns: list[torch.Tensor] = []
-        finished = torch.zeros((n, 1), dtype=torch.bool, device=device)
-        uniforms = _uniforms(n, max_new_chars, generator, device)
-        for _ in range(max_new_chars):
-            probs = next_char_probs(last, temperature, top_k, top_p)
-            if temperature < _GREEDY_BELOW:
-                nxt = probs.argmax(-1, keepdim=True)
-            else:
-                nxt = _sample(probs, next(uniforms))
-            if stop_at_eos:
-                nxt = nxt.masked_fill(finished, PAD_ID)  # finished rows produce padding
-                finished |= nxt == EOS_ID
-            columns.append(nxt)
-            if stop_at_eos and bool(finished.all()):
-                break
-            logits, state = model(nxt, state)
-            last = logits[:, -1]
-    finally:
-        model.train(was_training)
-    out = torch.cat(columns, 1) if columns else torch.empty((n, 0), dtype=torch.long)
-    if out.numel() and int(out.max()) >= len(vocab):  # searchsorted's answer to NaN probabilities
-        raise ValueError("the model gave NaN probabilities (are its weights finite?); "
+    unknown = vocab.unknown_chars(prefix)
+    if unknown:
+        warnings.warn(f"{len(unknown)} character(s) of the prefix not in the vocabulary were read as "
+                      f"{UNK}: {', '.join(repr(c) for c in unknown[:10])}", stacklevel=2)
+    if seed is None:
+        seed = int(torch.randint(2 ** 62, ()))
+    with evaluating(model) as device:
+        generator = torch.Generator(device=device).manual_seed(seed)
+        ids = _sample_ids(model, vocab.encode(prefix, add_bos=True), n, max_new_chars,
+                          (temperature, top_k, top_p), generator, stop_at_eos)
+    if ids.numel() and int(ids.max()) >= len(vocab):  # searchsorted's answer to NaN probabilities
+        raise ModelError("the model gave NaN probabilities (are its weights finite?); "
                          "no text could be sampled")
     texts = []
-    for row in out.tolist():
+    for row in ids.tolist():
         if stop_at_eos and EOS_ID in row:
             row = row[:row.index(EOS_ID)]
         texts.append(prefix + vocab.decode(row))
     return texts
+
+
+def _sample_ids(model: torch.nn.Module, prefix_ids: list[int], n: int, max_new_chars: int,
+                rule: tuple, generator: torch.Generator, stop_at_eos: bool) -> torch.Tensor:
+    """The generation loop: ``(n, generated)`` new ids after ``prefix_ids``;
+    ``rule`` is ``(temperature, top_k, top_p)``. Rows that reached
+    ``<eos>`` produce ``<pad>`` until all have (then the loop stops)."""
+    device = generator.device
+    # Read the prefix once, for one sequence, then copy its state n times.
+    logits, state = model(torch.tensor([prefix_ids], device=device))  # (1, prefix, vocab)
+    state = state_to(state, lambda s: s.repeat(1, n, 1))               # (layers, 1, H) -> (layers, n, H)
+    last = logits[:, -1].expand(n, -1)                                  # (1, vocab) -> (n, vocab)
+    # Each step costs a handful of small tensor operations, so the loop
+    # keeps to as few as it can: the new ids stay an (n, 1) column that
+    # is fed straight back to the model and collected in a list.
+    columns: list[torch.Tensor] = []
+    finished = torch.zeros((n, 1), dtype=torch.bool, device=device)
+    uniforms = _uniforms(n, max_new_chars, generator, device)
+    greedy = rule[0] < _GREEDY_BELOW
+    for _ in range(max_new_chars):
+        probs = next_char_probs(last, *rule)                            # (n, vocab)
+        nxt = probs.argmax(-1, keepdim=True) if greedy else _sample(probs, next(uniforms))  # (n, 1)
+        if stop_at_eos:
+            nxt = nxt.masked_fill(finished, PAD_ID)  # finished rows produce padding
+            finished |= nxt == EOS_ID
+        columns.append(nxt)
+        if stop_at_eos and bool(finished.all()):
+            break
+        logits, state = model(nxt, state)                               # (n, 1, vocab)
+        last = logits[:, -1]                                            # (n, vocab)
+    return torch.cat(columns, 1) if columns else torch.empty((n, 0), dtype=torch.long)  # (n, generated)
 
 
 def generate(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", max_new_chars: int = 200,

@@ -1,5 +1,10 @@
 """The training loop: Adam on the masked cross-entropy, with gradient
-clipping, periodic validation, a progress bar, checkpoints and resume.
+clipping, periodic validation, checkpoints and resume.
+
+The loop itself is :meth:`Trainer.fit`: fetch a batch, :meth:`Trainer.train_step`,
+record, validate now and then. Everything else (the progress bar, checkpoint
+files, samples while training, the live plot of notebooks) is a callback from
+:mod:`charrnn.callbacks`.
 
 Fixes over the origin notebook's loop: the clipping threshold actually clips
 (1.0, not 1e5), validation loss is measured, a Ctrl-C stops cleanly keeping
@@ -7,81 +12,47 @@ the model and history (and writes a checkpoint when a path is set), and a
 resumed run continues with the same batches, optimizer state and random
 state, so on the CPU it reproduces the uninterrupted run's losses exactly.
 
-Under ``torchrun`` (a :class:`~charrnn.distributed.DistributedContext` with
-several ranks) every rank trains a DistributedDataParallel copy on its own
-shard of the batches; the logged loss is the mean over ranks, validation is
-split over the ranks and summed, and rank 0 alone prints and writes
-checkpoints (of the unwrapped model, so they load anywhere). A checkpoint
-resumes on any number of processes: step, optimizer state and history carry
-over; the batches continue exactly when the world size is the same, and
-differ from the uninterrupted run's when it changes (rank 0 keeps its stream,
-the other ranks' shares come and go).
+Under ``torchrun`` the trainer is given a
+:class:`~charrnn.scale.distributed.DistributedContext`: every rank trains a
+DistributedDataParallel copy on its own shard of the batches, the logged loss
+is the mean over ranks, validation is split over the ranks, and rank 0 alone
+prints and writes checkpoints (of the unwrapped model, so they load
+anywhere). A checkpoint resumes on any number of processes: step, optimizer
+state and history carry over; the batches continue exactly when the world
+size is the same.
 """
 
 from __future__ import annotations
 
 import math
-import random
-import warnings
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field, fields
-from itertools import chain, islice
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from .dashboard import LiveLossPlot
-from .distributed import DistributedContext
-from .errors import CheckpointError
-from .metrics import LossReport, evaluate, masked_cross_entropy
+from .callbacks import Checkpoints, ProgressBar, fire
+from .checkpoint import capture_rng_state, load_checkpoint, model_from_checkpoint, restore_rng_state, save_checkpoint
+from .config import TrainConfig
+from .devices import SingleProcess
+from .errors import ConfigError
+from .metrics import masked_cross_entropy
 from .model import CharRNN
 from .vocab import PAD_ID, CharVocab
 
 
 @dataclass
-class TrainConfig:
-    """Optimisation settings (the data settings live with the batcher)."""
-
-    steps: int = 1000
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    clip_norm: float | None = 1.0    # max global gradient norm; None: no clipping
-    schedule: str = "constant"       # or "cosine": decay to lr/10 by the last step
-    warmup_steps: int = 0
-    eval_every: int = 100            # validation every so many steps (and at the end)
-    eval_batches: int | None = 20    # cap on validation batches per check; None: all
-    checkpoint_every: int | None = None  # default: at every validation
-    device: str = "auto"             # "auto" picks CUDA, then MPS, then CPU
-    amp: bool = True                 # mixed precision on CUDA (bf16 where supported)
-
-    def __post_init__(self):
-        if self.steps < 0:
-            raise ValueError(f"steps must be >= 0, got {self.steps}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.clip_norm is not None and not self.clip_norm > 0:
-            raise ValueError(f"clip_norm must be positive or None, got {self.clip_norm}")
-        if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
-        if self.eval_every < 1:
-            raise ValueError(f"eval_every must be positive, got {self.eval_every}")
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
-@dataclass
 class History:
     """Per-step training loss and gradient norm (before clipping), and the
-    validation loss at each check, all in nats."""
+    validation loss at each check, all in nats. ``seconds`` counts the time
+    spent in training steps only (not validation, checkpoints or callbacks),
+    so ``chars_per_second`` is the training throughput."""
 
     steps: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
@@ -93,11 +64,20 @@ class History:
 
     @property
     def chars_per_second(self) -> float:
+        """Characters trained on per second of training steps."""
         return self.chars_trained / self.seconds if self.seconds else 0.0
 
+    def record_step(self, step: int, loss: float, grad_norm: float, chars: int, seconds: float) -> None:
+        """Add one finished step."""
+        self.steps.append(step)
+        self.train_loss.append(loss)
+        self.grad_norm.append(grad_norm)
+        self.chars_trained += chars
+        self.seconds += seconds
 
-class _StopSignals:
-    """While ``fit`` runs: SIGINT (Ctrl-C, Jupyter's interrupt button) and
+
+class StopSignals:
+    """While ``fit`` runs, SIGINT (Ctrl-C, Jupyter's interrupt button) and
     SIGTERM (sent by torchrun, batch schedulers, ``kill``) ask training to
     stop. Inside :meth:`holding` (an update in progress) or with
     ``hold_always`` (a distributed run, where the ranks must agree on the
@@ -106,8 +86,7 @@ class _StopSignals:
 
     def __init__(self, hold_always: bool = False):
         self.received = False
-        self._holding = hold_always
-        self._hold_always = hold_always
+        self._holding = self._hold_always = hold_always
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum, frame) -> None:
@@ -115,7 +94,7 @@ class _StopSignals:
         if not self._holding:
             raise KeyboardInterrupt
 
-    def __enter__(self) -> "_StopSignals":
+    def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():  # handlers: main thread only
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._previous[signum] = signal.signal(signum, self._handle)
@@ -127,6 +106,7 @@ class _StopSignals:
 
     @contextmanager
     def holding(self) -> Iterator[None]:
+        """Note signals without acting on them until the block is done."""
         self._holding = True
         try:
             yield
@@ -134,32 +114,30 @@ class _StopSignals:
             self._holding = self._hold_always
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """``"auto"``: CUDA if present, else Apple's MPS, else the CPU."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+class MixedPrecision:
+    """Autocast and gradient scaling on CUDA when ``enabled`` (bf16 where the
+    GPU has it, else fp16 with a scaler); plain float32 everywhere else."""
+
+    def __init__(self, device: torch.device, enabled: bool):
+        use = enabled and device.type == "cuda"
+        self.dtype = (torch.bfloat16 if use and torch.cuda.is_bf16_supported()
+                      else torch.float16 if use else None)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype == torch.float16)
+
+    def autocast(self):
+        """The context to run the forward pass in."""
+        return torch.autocast("cuda", dtype=self.dtype) if self.dtype else nullcontext()
 
 
-def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    if "torch" in state:
-        torch.set_rng_state(state["torch"])
-    if "python" in state:
-        version, internal, gauss = state["python"]
-        random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """The learning rate at ``step``: linear warm-up, then constant or a
+    cosine decay to a tenth of ``config.lr`` by the last step."""
+    if config.warmup_steps and step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    if config.schedule == "cosine" and config.steps > config.warmup_steps:
+        progress = min(1.0, (step - config.warmup_steps) / (config.steps - config.warmup_steps))
+        return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return config.lr
 
 
 class Trainer:
@@ -168,26 +146,19 @@ class Trainer:
 
     ``trainer.fit()`` runs up to ``config.steps`` steps in total and returns
     the :class:`History`; calling it again with more steps continues.
-
-    ``context`` (from :func:`charrnn.distributed.init_distributed`) makes it
-    one rank of a DistributedDataParallel run; ``train_data`` must then be
-    built with the context's ``rank`` and ``world_size``. ``self.model`` is
-    always the plain model; ``self.module`` the one trained (DDP-wrapped).
+    ``context`` (from :func:`charrnn.scale.distributed.init_distributed`)
+    makes it one rank of a multi-process run. ``self.model`` is always the
+    plain model; ``self.module`` the one trained (DDP-wrapped there).
     """
 
     def __init__(self, model: CharRNN, vocab: CharVocab, train_data, val_data=None,
                  config: TrainConfig | None = None, checkpoint_path: str | Path | None = None,
-                 data_config: dict | None = None, context: DistributedContext | None = None):
+                 data_config: dict | None = None, context: SingleProcess | None = None):
         if len(vocab) != model.config.vocab_size:
-            raise CheckpointError(f"vocabulary has {len(vocab)} tokens, model expects "
-                                  f"{model.config.vocab_size}")
+            raise ConfigError(f"vocabulary has {len(vocab)} tokens, model expects {model.config.vocab_size}")
         self.config = config or TrainConfig()
-        self.context = context or DistributedContext()
-        shard = (getattr(train_data, "rank", 0), getattr(train_data, "world_size", 1))
-        if self.context.is_distributed and shard != (self.context.rank, self.context.world_size):
-            raise ValueError(f"rank {self.context.rank} of {self.context.world_size} needs its own "
-                             f"share of the batches, but train_data has rank, world_size = {shard}; "
-                             "build it with rank=context.rank, world_size=context.world_size")
+        self.context = context or SingleProcess()
+        self.context.check_shard(train_data)
         self.device = self.context.device(self.config.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # pick the fastest kernels for the batch shape
@@ -195,22 +166,19 @@ class Trainer:
         self.module = self.context.wrap(self.model, self.device)
         self.vocab, self.train_data, self.val_data = vocab, train_data, val_data
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
-        self.data_config = data_config or {}
+        self.data_config = dict(data_config or {})
         self.optimizer = torch.optim.Adam(model.parameters(), lr=self.config.lr,
                                           weight_decay=self.config.weight_decay)
-        self.step = 0
+        self.precision = MixedPrecision(self.device, self.config.amp)
+        self.step, self.target_step = 0, self.config.steps
         self.history = History()
         self.interrupted = False
-        use_amp = self.config.amp and self.device.type == "cuda"
-        self._amp_dtype = (torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported()
-                           else torch.float16 if use_amp else None)
-        self._scaler = torch.amp.GradScaler("cuda", enabled=self._amp_dtype == torch.float16)
 
-    # ----------------------------------------------------------------- resume
     @classmethod
     def from_checkpoint(cls, path: str | Path, train_data, val_data=None,
                         config: TrainConfig | None = None, checkpoint_path: str | Path | None = None,
-                        context: DistributedContext | None = None, **config_overrides) -> "Trainer":
+                        context: SingleProcess | None = None, data_config: dict | None = None,
+                        **config_overrides) -> Trainer:
         """Continue a saved run: same model, optimizer, step, history and RNG.
         The batchers must be built with the checkpoint's vocabulary
         (``ckpt['vocab']``) and data settings for an exact continuation, and
@@ -220,10 +188,10 @@ class Trainer:
         model, vocab = model_from_checkpoint(ckpt)
         if config is None:
             config = TrainConfig.from_dict({**ckpt.get("train_config", {}), **config_overrides})
-        data_config = dict(ckpt.get("data_config") or {})
-        saved_world = data_config.pop("world_size", 1)
+        saved_data = dict(ckpt.get("data_config") or {})
+        saved_world = saved_data.pop("world_size", 1)
         trainer = cls(model.train(), vocab, train_data, val_data, config,
-                      checkpoint_path=checkpoint_path or path, data_config=data_config,
+                      checkpoint_path=checkpoint_path or path, data_config=data_config or saved_data,
                       context=context)
         if saved_world != trainer.context.world_size and trainer.context.is_main:
             warnings.warn(f"{path} was trained on {saved_world} process(es), resuming on "
@@ -233,7 +201,7 @@ class Trainer:
             trainer.optimizer.load_state_dict(ckpt["optimizer_state"])
         trainer.step = int(ckpt.get("step", 0))
         trainer.history = History(**ckpt.get("history", {}))
-        _set_rng_state(ckpt.get("rng", {}))
+        restore_rng_state(ckpt.get("rng", {}))
         return trainer
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -243,162 +211,102 @@ class Trainer:
         path = Path(path or self.checkpoint_path or "checkpoint.pt")
         if self.context.is_main:
             save_checkpoint(path, self.model, self.vocab, optimizer=self.optimizer, step=self.step,
-                            history=asdict(self.history), train_config=asdict(self.config),
+                            history=asdict(self.history), train_config=self.config.to_dict(),
                             data_config={**self.data_config, "world_size": self.context.world_size},
-                            rng=_rng_state())
+                            rng=capture_rng_state())
         self.context.barrier()
         return path
-
-    # --------------------------------------------------------------- training
-    def _lr_at(self, step: int) -> float:
-        c = self.config
-        if c.warmup_steps and step < c.warmup_steps:
-            return c.lr * (step + 1) / c.warmup_steps
-        if c.schedule == "cosine" and c.steps > c.warmup_steps:
-            progress = min(1.0, (step - c.warmup_steps) / (c.steps - c.warmup_steps))
-            return c.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-        return c.lr
 
     def train_step(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[float, float]:
         """One forward/backward/update; returns (loss, gradient norm before clipping)."""
         for group in self.optimizer.param_groups:
-            group["lr"] = self._lr_at(self.step)
-        autocast = (torch.autocast("cuda", dtype=self._amp_dtype) if self._amp_dtype else nullcontext())
-        with autocast:
+            group["lr"] = learning_rate(self.config, self.step)
+        with self.precision.autocast():
             logits, _ = self.module(inputs)  # DDP averages the gradients over ranks in backward()
             loss = masked_cross_entropy(logits, targets)
         self.optimizer.zero_grad(set_to_none=True)
-        self._scaler.scale(loss).backward()
-        self._scaler.unscale_(self.optimizer)
+        scaler = self.precision.scaler
+        scaler.scale(loss).backward()
+        scaler.unscale_(self.optimizer)
         max_norm = self.config.clip_norm if self.config.clip_norm is not None else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-        self._scaler.step(self.optimizer)
-        self._scaler.update()
+        scaler.step(self.optimizer)
+        scaler.update()
         return loss.item(), float(grad_norm)
 
-    def _evaluate_shard(self) -> LossReport:
-        """Validation loss over the first ``eval_batches`` batches; in a
-        distributed run each rank scores every ``world_size``-th of them and
-        the sums are added up, so all ranks get the same number."""
-        ctx = self.context
-        if not ctx.is_distributed:
-            return evaluate(self.model, self.val_data, self.device, max_batches=self.config.eval_batches)
-        batches = islice(self.val_data.eval_batches(), ctx.rank, self.config.eval_batches, ctx.world_size)
-        first = next(batches, None)
-        total, count = 0.0, 0
-        if first is not None:  # fewer batches than ranks: this one has none
-            local = evaluate(self.model, chain([first], batches), self.device)
-            total, count = local.nats * local.tokens, local.tokens
-        total, count = ctx.all_reduce_sum([total, count])
-        if count == 0:
-            raise ValueError("nothing to evaluate: the validation data holds no non-pad target")
-        return LossReport(total / count, int(count))
-
     def validate(self) -> float | None:
+        """Validation loss (nats) on up to ``config.eval_batches`` batches,
+        added to the history; None without validation data."""
         if self.val_data is None:
             return None
-        report = self._evaluate_shard()
+        report = self.context.evaluate(self.model, self.val_data, self.device, self.config.eval_batches)
         self.history.val_steps.append(self.step)
         self.history.val_loss.append(report.nats)
         return report.nats
 
-    def fit(self, steps: int | None = None, progress: bool = True, live_plot: bool = False,
-            callbacks: Sequence = ()) -> History:
-        """Train until ``steps`` total steps (default ``config.steps``).
+    def fit(self, steps: int | None = None, progress: bool = True, callbacks: Sequence = ()) -> History:
+        """Train until ``steps`` steps in total (default ``config.steps``).
 
-        ``live_plot=True`` redraws a loss plot under the progress bar while
-        training in a notebook (and does nothing elsewhere). ``callbacks``
-        are objects with ``on_step(trainer)`` (called after every step and its
-        validation) and/or ``on_end(trainer)`` (called when ``fit`` returns,
-        interrupted or not); in a distributed run, on rank 0 only.
-
-        Ctrl-C (or SIGTERM) stops after the current step: the model and
-        history stay as they are, a checkpoint is written if a path was
-        given, and ``trainer.interrupted`` is set. Call ``fit`` again to go
-        on. The progress bar shows the throughput in characters per second
-        (of all ranks together), and a line with it is printed at the end.
+        ``callbacks`` are told of each step (see :mod:`charrnn.callbacks`);
+        a progress bar and, with a ``checkpoint_path``, checkpoint files are
+        callbacks added here. Ctrl-C (or SIGTERM) stops after the current
+        step: model and history stay, ``trainer.interrupted`` is set, and
+        calling ``fit`` again goes on.
         """
-        target = self.config.steps if steps is None else steps
-        c, h, ctx = self.config, self.history, self.context
-        checkpoint_every = c.checkpoint_every or c.eval_every
+        self.target_step = self.config.steps if steps is None else steps
+        hooks = self._callbacks(progress, callbacks)
         self.interrupted = False
-        callbacks = list(callbacks) if ctx.is_main else []
-        if live_plot and ctx.is_main:
-            callbacks.append(LiveLossPlot())
-        on_step = [cb.on_step for cb in callbacks if hasattr(cb, "on_step")]
         self.module.train()
-        show = progress and ctx.is_main
-        bar = tqdm(total=target, initial=self.step, desc="training", unit="step",
-                   disable=not show, dynamic_ncols=True)
-        pin = self.device.type == "cuda"  # page-locked host memory: asynchronous copies to the GPU
-        first_step, first_chars = self.step, h.chars_trained
-        fit_started = started = time.perf_counter()
+        fire(hooks, "on_fit_start", self)
         try:
-            with _StopSignals(hold_always=ctx.is_distributed) as stop:
-                while self.step < target:
-                    inputs, targets = self.train_data.batch(self.step)
-                    if pin:
-                        inputs, targets = inputs.pin_memory(), targets.pin_memory()
-                    inputs = inputs.to(self.device, non_blocking=True)
-                    targets = targets.to(self.device, non_blocking=True)
-                    # A stop signal in the middle of an update would leave weights
-                    # and step count out of step; it is acted on once the step is done.
-                    with stop.holding():
-                        loss, grad_norm = self.train_step(inputs, targets)
-                        chars = int((targets != PAD_ID).sum())
-                        # One collective per step: the mean loss, all ranks' characters,
-                        # and whether any rank was asked to stop (all stop together).
-                        loss, chars, stops = ctx.all_reduce_sum([loss, chars, stop.received])
-                        loss /= ctx.world_size
-                        self.step += 1
-                        h.steps.append(self.step)
-                        h.train_loss.append(loss)
-                        h.grad_norm.append(grad_norm)
-                        h.chars_trained += int(chars)
-                    if stops:
-                        raise KeyboardInterrupt
-                    bar.update(1)
-                    if self.step % c.eval_every == 0 or self.step == target:
-                        self.validate()
-                        self.module.train()
-                    postfix = {"loss": f"{loss:.3f}"}
-                    if h.val_loss:
-                        postfix["val"] = f"{h.val_loss[-1]:.3f}"
-                    if show:
-                        rate = (h.chars_trained - first_chars) / (time.perf_counter() - fit_started)
-                        postfix["chars/s"] = f"{rate:,.0f}"
-                    bar.set_postfix(postfix, refresh=False)
-                    for callback in on_step:
-                        callback(self)
-                    if self.checkpoint_path and (self.step % checkpoint_every == 0 or self.step == target):
-                        h.seconds += time.perf_counter() - started
-                        started = time.perf_counter()
-                        self.save()
+            with StopSignals(hold_always=self.context.is_distributed) as stop:
+                while self.step < self.target_step:
+                    self._one_step(stop)
+                    if self.step % self.config.eval_every == 0 or self.step == self.target_step:
+                        if self.validate() is not None:
+                            fire(hooks, "on_validation_end", self)
+                    fire(hooks, "on_step_end", self)
         except KeyboardInterrupt:
             self.interrupted = True
-            if ctx.is_main:
-                bar.write(f"Interrupted at step {self.step}: model and history kept"
-                          + (f", checkpoint written to {self.checkpoint_path}" if self.checkpoint_path else "")
-                          + ".")
+            if self.context.is_main:
+                saved = f", checkpoint written to {self.checkpoint_path}" if self.checkpoint_path else ""
+                tqdm.write(f"Interrupted at step {self.step}: model and history kept{saved}.")
         finally:
-            h.seconds += time.perf_counter() - started
-            bar.close()
-        if self.interrupted and self.checkpoint_path:
-            self.save()
-        if show and self.step > first_step:
-            elapsed = time.perf_counter() - fit_started
-            ranks = f" on {ctx.world_size} processes" if ctx.is_distributed else ""
-            tqdm.write(f"{self.step - first_step} steps in {elapsed:.1f} s{ranks}: "
-                       f"{(h.chars_trained - first_chars) / elapsed:,.0f} characters/second")
-        for callback in callbacks:
-            if hasattr(callback, "on_end"):
-                callback.on_end(self)
-        return h
+            fire(hooks, "on_fit_end", self)
+        return self.history
+
+    def _callbacks(self, progress: bool, extra: Sequence) -> list:
+        every = self.config.checkpoint_every or self.config.eval_every
+        hooks = [Checkpoints(every)] if self.checkpoint_path else []
+        hooks += ([ProgressBar()] if progress else []) + list(extra)
+        if not self.context.is_main:
+            hooks = [hook for hook in hooks if getattr(hook, "all_ranks", False)]
+        return hooks
+
+    def _one_step(self, stop: StopSignals) -> None:
+        started = time.perf_counter()
+        inputs, targets = self._batch_on_device()
+        # A stop signal in the middle of an update would leave weights and
+        # step count out of step; it is acted on once the step is recorded.
+        with stop.holding():
+            loss, grad_norm = self.train_step(inputs, targets)
+            chars = int((targets != PAD_ID).sum())
+            loss, chars, stop_asked = self.context.step_totals(loss, chars, stop.received)
+            self.step += 1
+            self.history.record_step(self.step, loss, grad_norm, chars, time.perf_counter() - started)
+        if stop_asked:
+            raise KeyboardInterrupt
+
+    def _batch_on_device(self) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, targets = self.train_data.batch(self.step)
+        if self.device.type == "cuda":  # page-locked host memory: asynchronous copies to the GPU
+            inputs, targets = inputs.pin_memory(), targets.pin_memory()
+        return inputs.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
 
 
 def train(model: CharRNN, vocab: CharVocab, train_data, val_data=None, progress: bool = True,
-          live_plot: bool = False, **config) -> Trainer:
+          callbacks: Sequence = (), **config) -> Trainer:
     """Shortcut: ``trainer = train(model, vocab, batches, val, steps=300, lr=3e-3)``."""
     trainer = Trainer(model, vocab, train_data, val_data, TrainConfig(**config))
-    trainer.fit(progress=progress, live_plot=live_plot)
+    trainer.fit(progress=progress, callbacks=callbacks)
     return trainer

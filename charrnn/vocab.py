@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections import Counter
 from collections.abc import Iterable
 
 import numpy as np
 
-from .errors import CharRNNError
+from .errors import CharRNNError, ConfigError
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
@@ -32,8 +31,10 @@ class CharVocab:
 
     Ids 0-3 are ``<pad>``, ``<bos>``, ``<eos>``, ``<unk>``; characters follow in
     sorted order, so the same set of characters always gives the same ids.
-    Characters not in the vocabulary encode to ``<unk>``: they are counted in
-    :attr:`unknown_count` and reported in one warning per vocabulary.
+    Characters not in the vocabulary encode to ``<unk>``; encoding never
+    changes the vocabulary, so :meth:`unknown_chars` tells which characters
+    of a text those are, and :class:`~charrnn.batches.EncodedCorpus` counts
+    them for a whole corpus.
     """
 
     pad_id, bos_id, eos_id, unk_id = PAD_ID, BOS_ID, EOS_ID, UNK_ID
@@ -45,19 +46,17 @@ class CharVocab:
                 raise CharRNNError(f"vocabulary entries must be single characters, got {c!r}")
         self.itos: list[str] = list(SPECIAL_TOKENS) + chars
         self.stoi: dict[str, int] = {s: i for i, s in enumerate(self.itos)}
-        self.unknown_count = 0
-        self._warned_unknown = False
         # Vectorised encoding: sorted code points and the id of each.
         self._codepoints = np.array([ord(c) for c in chars], dtype=np.int64)
         self._codepoint_ids = np.arange(len(SPECIAL_TOKENS), len(self.itos), dtype=np.int64)
 
     # ----------------------------------------------------------------- building
     @classmethod
-    def from_texts(cls, texts: Iterable[str], min_freq: int = 1) -> "CharVocab":
+    def from_texts(cls, texts: Iterable[str], min_freq: int = 1) -> CharVocab:
         """Build a vocabulary from texts; characters seen fewer than ``min_freq``
         times are left out, so they encode to ``<unk>``."""
         if min_freq < 1:
-            raise ValueError(f"min_freq must be at least 1, got {min_freq}")
+            raise ConfigError(f"min_freq must be at least 1, got {min_freq}")
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update(text)
@@ -65,12 +64,15 @@ class CharVocab:
 
     # ------------------------------------------------------------------ queries
     def __len__(self) -> int:
+        """Tokens in all: the special tokens and the characters."""
         return len(self.itos)
 
     def __contains__(self, char: str) -> bool:
+        """True for an ordinary character of the vocabulary."""
         return char in self.stoi and char not in SPECIAL_TOKENS
 
     def __eq__(self, other: object) -> bool:
+        """Two vocabularies are equal when they give every token the same id."""
         return isinstance(other, CharVocab) and self.itos == other.itos
 
     def __repr__(self) -> str:
@@ -89,35 +91,27 @@ class CharVocab:
     def encode_array(self, text: str, add_bos: bool = False, add_eos: bool = False) -> np.ndarray:
         """Like :meth:`encode` but returns an ``int64`` numpy array; fast on
         long texts because the lookup is done in numpy, not per character."""
-        points = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32).astype(np.int64)
-        pos = np.searchsorted(self._codepoints, points)
-        pos = np.minimum(pos, max(len(self._codepoints) - 1, 0))
-        if len(self._codepoints):
-            known = self._codepoints[pos] == points
-            ids = np.where(known, self._codepoint_ids[pos], UNK_ID)
-        else:
-            known = np.zeros(len(points), dtype=bool)
-            ids = np.full(len(points), UNK_ID, dtype=np.int64)
-        if not known.all():
-            self._note_unknown(text, known)
+        ids, _ = self._lookup(text)
         parts = [np.array([BOS_ID])] if add_bos else []
         parts.append(ids)
         if add_eos:
             parts.append(np.array([EOS_ID]))
         return np.concatenate(parts).astype(np.int64)
 
-    def _note_unknown(self, text: str, known: np.ndarray) -> None:
-        missing = int((~known).sum())
-        self.unknown_count += missing
-        if not self._warned_unknown:
-            self._warned_unknown = True
-            chars = sorted({text[i] for i in np.flatnonzero(~known)[:1000]})
-            shown = ", ".join(repr(c) for c in chars[:10])
-            warnings.warn(
-                f"{missing} character(s) not in the vocabulary were encoded as {UNK}: {shown}"
-                " (further unknown characters are counted in vocab.unknown_count, not warned again)",
-                stacklevel=3,
-            )
+    def _lookup(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, known)`` for every character of ``text``: binary search of
+        each code point among the vocabulary's sorted ones."""
+        points = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32).astype(np.int64)
+        if not len(self._codepoints):
+            return np.full(len(points), UNK_ID, dtype=np.int64), np.zeros(len(points), dtype=bool)
+        pos = np.minimum(np.searchsorted(self._codepoints, points), len(self._codepoints) - 1)
+        known = self._codepoints[pos] == points
+        return np.where(known, self._codepoint_ids[pos], UNK_ID), known
+
+    def unknown_chars(self, text: str) -> list[str]:
+        """The distinct characters of ``text`` that encode to ``<unk>``, sorted."""
+        _, known = self._lookup(text)
+        return sorted({text[i] for i in np.flatnonzero(~known)})
 
     def decode(self, ids: Iterable[int], skip_special: bool = True) -> str:
         """Turn ids back into text. Special tokens are dropped unless
@@ -135,11 +129,13 @@ class CharVocab:
 
     # ------------------------------------------------------------- persistence
     def to_dict(self) -> dict:
+        """The vocabulary as JSON-ready data (saved in checkpoints and vocab.json)."""
         return {"format": _FORMAT, "version": 1, "special_tokens": list(SPECIAL_TOKENS),
                 "chars": self.chars}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "CharVocab":
+    def from_dict(cls, data: dict) -> CharVocab:
+        """Rebuild a vocabulary from :meth:`to_dict`'s data, checking its format."""
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise CharRNNError("not a charrnn vocabulary (missing 'format': 'charrnn-vocab')")
         if list(data.get("special_tokens", [])) != list(SPECIAL_TOKENS):
@@ -151,11 +147,13 @@ class CharVocab:
         return cls(chars)
 
     def save(self, path: str | os.PathLike) -> None:
+        """Write the vocabulary as JSON."""
         with open(path, "w", encoding="utf-8") as f:
             json.dump(self.to_dict(), f, ensure_ascii=False, indent=1)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "CharVocab":
+    def load(cls, path: str | os.PathLike) -> CharVocab:
+        """Read a vocabulary written by :meth:`save`."""
         try:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)

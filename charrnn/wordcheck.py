@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from .errors import DataError
+
 _WORD = re.compile(r"[A-Za-z]+")
 
 
@@ -36,5 +38,5 @@ def known_word_share(samples: Iterable[str], known: set[str]) -> float:
             total += 1
             found += w in known
     if total == 0:
-        raise ValueError("the samples contain no words")
+        raise DataError("the samples contain no words")
     return found / total

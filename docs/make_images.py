@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import charrnn
-from charrnn.neurons import hidden_states, save_activation_png, text_features, top_units
-from charrnn.surprisal import char_surprisal, save_surprisal_png
+from charrnn.viz.neurons import hidden_states, save_activation_png, text_features, top_units
+from charrnn.viz.surprisal import char_surprisal, save_surprisal_png
 
 
 def main(out_dir: Path) -> None:

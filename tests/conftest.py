@@ -12,10 +12,10 @@ import random
 import numpy as np
 import pytest
 import torch
+from helpers import TINY_RECORDS, to_jsonl_bytes
 
 import charrnn
 from charrnn import CharRNN, CharVocab, EncodedCorpus, ModelConfig
-from helpers import TINY_RECORDS, to_jsonl_bytes
 
 
 # ----------------------------------------------------------------- determinism

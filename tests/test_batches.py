@@ -8,8 +8,7 @@ from collections import Counter
 import pytest
 import torch
 
-from charrnn import (CharVocab, DataError, EncodedCorpus, RecordBatches, WindowBatches, pad_sequences,
-                     shift_targets)
+from charrnn import CharVocab, DataError, EncodedCorpus, RecordBatches, WindowBatches, pad_sequences, shift_targets
 from charrnn.vocab import BOS_ID, EOS_ID, PAD_ID
 
 TEXTS = ["ab", "hello world", "c", "the quick brown fox", "xyz", "jumps over", "q", "lazy dog!"]

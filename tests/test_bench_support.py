@@ -13,12 +13,11 @@ import math
 from pathlib import Path
 
 import torch
+from helpers import FixedLogits
 
 import charrnn
 from charrnn.sample import _sample, _uniforms, next_char_probs
 from charrnn.vocab import BOS_ID, PAD_ID, UNK_ID
-
-from helpers import FixedLogits
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 CPU = torch.device("cpu")

@@ -275,7 +275,7 @@ def find_widget(page, css_class: str, notebook: str, shown_by: str):
     widget = page.locator(f".{css_class}")
     if widget.count() == 0:
         pytest.fail(f"{notebook} ran, but no widget with CSS class {css_class} was shown "
-                    f"(does it display a charrnn.widgets.{shown_by}?)")
+                    f"(does it display a charrnn.viz.widgets.{shown_by}?)")
     widget = widget.first
     widget.scroll_into_view_if_needed()
     return widget
@@ -397,7 +397,7 @@ def move_temperature_slider(page, widget) -> tuple[str, str]:
 
 
 # -------------------------------------------- notebook 06: surprisal and neurons
-# The text of a coloured-text output (charrnn.colortext.coloured_text_html):
+# The text of a coloured-text output (charrnn.viz.colortext.coloured_text_html):
 # its first inner div holds one <span> per character.
 COLOURED_SPANS = ".charrnn-coloured-text > div:first-child > span"
 # Run in the page on a widget's HTML output: true once its coloured text reads ``text``.

@@ -81,7 +81,7 @@ def test_save_creates_missing_folders(tmp_path, model, vocab):
 
 
 def test_save_rejects_a_vocabulary_that_does_not_fit(tmp_path, model):
-    with pytest.raises(CheckpointError, match="vocabulary"):
+    with pytest.raises(charrnn.ConfigError, match="vocabulary"):
         save_checkpoint(tmp_path / "x.pt", model, CharVocab.from_texts(["ab"]))
     assert not (tmp_path / "x.pt").exists()
 

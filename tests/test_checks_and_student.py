@@ -1,5 +1,5 @@
-"""The exercise checkers (charrnn.checks) and the student-version maker
-(charrnn.student): checks accept the library's own answers, reject wrong
+"""The exercise checkers (charrnn.course.checks) and the student-version maker
+(charrnn.course.student): checks accept the library's own answers, reject wrong
 ones with a message that says what went wrong, and the student notebook
 keeps no solution and no output."""
 
@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import charrnn
-from charrnn.checks import ExerciseError, check_encode, check_pad_batch
-from charrnn.student import STUB, make_student_version, make_student_versions, strip_solutions
+from charrnn.course.checks import ExerciseError, check_encode, check_pad_batch
+from charrnn.course.student import STUB, make_student_version, make_student_versions, strip_solutions
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NB01 = NOTEBOOKS / "01_data_and_tokenization.ipynb"
@@ -137,7 +137,7 @@ def test_student_stub_fails_its_check_with_not_implemented(tmp_path):
     dst = tmp_path / NB01.name
     make_student_version(NB01, dst)
     cells = [c.source for c in nbformat.read(dst, as_version=4).cells if c.cell_type == "code"]
-    namespace = {"charrnn": charrnn, "torch": torch}
+    namespace = {"charrnn": charrnn, "checks": charrnn.course.checks, "torch": torch}
     for name in ("encode", "pad_batch"):
         at = next(i for i, src in enumerate(cells) if src.startswith(f"def {name}("))
         exec(cells[at], namespace)           # the exercise cell, as the student gets it

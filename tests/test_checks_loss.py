@@ -1,4 +1,4 @@
-"""charrnn.checks.check_masked_loss (notebook 03's exercise): it accepts a
+"""charrnn.course.checks.check_masked_loss (notebook 03's exercise): it accepts a
 correct masked loss, rejects averaging over the pads too (and other usual
 mistakes) with a hint, and says "not implemented yet" for the student stub."""
 
@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 import torch.nn.functional as F
+from helpers import student_check_cell_fails
 
 import charrnn
-from charrnn.checks import ExerciseError, check_masked_loss
-from helpers import student_check_cell_fails
+from charrnn.course.checks import ExerciseError, check_masked_loss
 
 
 def correct(logits, targets, pad_id):

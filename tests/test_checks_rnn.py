@@ -1,4 +1,4 @@
-"""charrnn.checks.check_rnn_step (notebook 02's exercise): it accepts a
+"""charrnn.course.checks.check_rnn_step (notebook 02's exercise): it accepts a
 correct step, rejects the usual mistakes with a message that names them,
 and says "not implemented yet" for the student stub."""
 
@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import student_check_cell_fails
 
 import charrnn
-from helpers import student_check_cell_fails
-from charrnn.checks import ExerciseError, check_rnn_step
+from charrnn.course.checks import ExerciseError, check_rnn_step
 
 
 def correct(x_t, h_prev, W_x, b_x, W_h, b_h):

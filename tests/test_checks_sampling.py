@@ -1,13 +1,13 @@
-"""charrnn.checks.check_temperature_probs (notebook 05's exercise): it accepts
+"""charrnn.course.checks.check_temperature_probs (notebook 05's exercise): it accepts
 the temperature softmax, names the usual mistakes (multiplying by tau,
 dividing by tau = 0, no temperature at all), and says "not implemented yet"
 for the student stub."""
 
 import pytest
 import torch
-
-from charrnn.checks import ExerciseError, check_temperature_probs
 from helpers import student_check_cell_fails
+
+from charrnn.course.checks import ExerciseError, check_temperature_probs
 
 
 def correct(logits, tau):

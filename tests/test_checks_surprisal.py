@@ -1,12 +1,12 @@
-"""charrnn.checks.check_surprisal_bits (notebook 06's exercise)."""
+"""charrnn.course.checks.check_surprisal_bits (notebook 06's exercise)."""
 
 import math
 
 import pytest
 import torch
-
-from charrnn.checks import ExerciseError, check_surprisal_bits
 from helpers import student_check_cell_fails
+
+from charrnn.course.checks import ExerciseError, check_surprisal_bits
 
 
 def bits(logits, targets):
@@ -19,9 +19,9 @@ def test_a_correct_answer_passes(capsys):
 
 
 @pytest.mark.parametrize("wrong, hint", [
-    (lambda l, t: bits(l, t) * math.log(2), "nats"),
-    (lambda l, t: -bits(l, t), "sign is flipped"),
-    (lambda l, t: torch.softmax(l, -1).gather(1, t[:, None])[:, 0], "log_softmax"),
+    (lambda logits, t: bits(logits, t) * math.log(2), "nats"),
+    (lambda logits, t: -bits(logits, t), "sign is flipped"),
+    (lambda logits, t: torch.softmax(logits, -1).gather(1, t[:, None])[:, 0], "log_softmax"),
 ])
 def test_usual_mistakes_get_a_hint(wrong, hint):
     with pytest.raises(ExerciseError, match=hint):
@@ -30,7 +30,7 @@ def test_usual_mistakes_get_a_hint(wrong, hint):
 
 def test_wrong_shape_is_rejected():
     with pytest.raises(ExerciseError, match="one value per position"):
-        check_surprisal_bits(lambda l, t: bits(l, t).mean())
+        check_surprisal_bits(lambda logits, t: bits(logits, t).mean())
 
 
 def test_student_version_of_notebook_06_reports_not_implemented(tmp_path):

@@ -1,13 +1,13 @@
-"""charrnn.checks.check_train_step (notebook 04's exercise): it accepts a
+"""charrnn.course.checks.check_train_step (notebook 04's exercise): it accepts a
 correct step, explains a step that forgets clipping or zeroing, and says
 "not implemented yet" for the student stub."""
 
 import pytest
 import torch
+from helpers import student_check_cell_fails
 
 import charrnn
-from charrnn.checks import ExerciseError, check_train_step
-from helpers import student_check_cell_fails
+from charrnn.course.checks import ExerciseError, check_train_step
 
 
 def step(model, optimizer, inputs, targets, clip, *, zero=True, clip_it=True, item=True):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from test_train import InterruptAt
 
 from charrnn import TrainConfig, Trainer, WindowBatches
-from charrnn.dashboard import LiveLossPlot, in_notebook
-from test_train import InterruptAt
+from charrnn.viz.dashboard import LiveLossPlot, in_notebook
 
 
 @pytest.fixture
@@ -18,10 +18,10 @@ class Recorder:
     def __init__(self):
         self.steps, self.ended = [], []
 
-    def on_step(self, trainer):
+    def on_step_end(self, trainer):
         self.steps.append((trainer.step, len(trainer.history.val_loss)))
 
-    def on_end(self, trainer):
+    def on_fit_end(self, trainer):
         self.ended.append(trainer.step)
 
 
@@ -35,7 +35,7 @@ def test_callbacks_see_every_step_and_the_end(make_model, corpus_vocab, windows)
     trainer = make_trainer(make_model, corpus_vocab, windows, steps=5)
     trainer.val_data, trainer.config.eval_every = windows, 2
     trainer.fit(progress=False, callbacks=[recorder])
-    # on_step comes after the step's validation: at steps 2 and 4 (and the last) a new val loss is there
+    # on_step_end comes after the step's validation: at steps 2 and 4 (and the last) a new val loss is there
     assert recorder.steps == [(1, 0), (2, 1), (3, 1), (4, 2), (5, 3)]
     assert recorder.ended == [5]
 
@@ -78,20 +78,6 @@ def test_live_plot_redraws_throttled_and_always_at_the_end(make_model, corpus_vo
     shown.clear()
     trainer.fit(steps=7, progress=False, callbacks=[every_step])
     assert len(shown) == 3 + 1 and shown[0][0] == "display" and every_step.redraws == 4
-
-
-def test_fit_live_plot_flag_adds_the_plot(make_model, corpus_vocab, windows, monkeypatch):
-    made = []
-    import charrnn.training as training
-
-    class FakePlot(Recorder):
-        def __init__(self):
-            super().__init__()
-            made.append(self)
-
-    monkeypatch.setattr(training, "LiveLossPlot", FakePlot)
-    make_trainer(make_model, corpus_vocab, windows, steps=2).fit(progress=False, live_plot=True)
-    assert len(made) == 1 and [s for s, _ in made[0].steps] == [1, 2] and made[0].ended == [2]
 
 
 def test_render_draws_the_history(make_model, corpus_vocab, windows):

@@ -9,12 +9,22 @@ import warnings
 import zipfile
 
 import pytest
+from helpers import to_jsonl_bytes
 
 import charrnn
-from charrnn import (CharVocab, DataError, EncodedCorpus, ReadStats, format_record, iter_records, load_records, load_texts,
-                     normalize_whitespace, split_records, write_records)
-
-from helpers import to_jsonl_bytes
+from charrnn import (
+    CharVocab,
+    DataError,
+    EncodedCorpus,
+    ReadStats,
+    format_record,
+    iter_records,
+    load_records,
+    load_texts,
+    normalize_whitespace,
+    split_records,
+    write_records,
+)
 
 
 def ids(records):

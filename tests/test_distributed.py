@@ -17,7 +17,7 @@ import torch
 import charrnn
 from charrnn import EncodedCorpus, RecordBatches, TrainConfig, Trainer, WindowBatches, load_checkpoint
 from charrnn.batches import _generator, shift_targets
-from charrnn.distributed import DistributedContext, init_distributed
+from charrnn.scale.distributed import DistributedContext, init_distributed
 from charrnn.vocab import PAD_ID
 
 try:
@@ -183,7 +183,8 @@ def _worker(rank: int, world_size: int, port: int, out: str) -> None:
                     "resumed_loss": resumed.history.train_loss,
                     "resumed_params": torch.cat([p.detach().flatten() for p in resumed.model.parameters()]),
                     "batch0": trainer.train_data.batch(0)[0],
-                    "chars": sum(int((trainer.train_data.batch(s)[1] != PAD_ID).sum()) for s in range(24))}, Path(out) / f"rank{rank}.pt")
+                    "chars": sum(int((trainer.train_data.batch(s)[1] != PAD_ID).sum()) for s in range(24))},
+                   Path(out) / f"rank{rank}.pt")
     finally:
         ctx.cleanup()
 

@@ -10,10 +10,16 @@ import pytest
 import torch
 
 import charrnn
-from charrnn.colortext import coloured_text_html, readable_text_colour, value_colours, wrap_positions
-from charrnn.neurons import (activation_html, hidden_states, save_activation_png, text_features, top_units,
-                             unit_correlations)
-from charrnn.surprisal import char_surprisal, save_surprisal_png, surprisal_html
+from charrnn.viz.colortext import coloured_text_html, readable_text_colour, value_colours, wrap_positions
+from charrnn.viz.neurons import (
+    activation_html,
+    hidden_states,
+    save_activation_png,
+    text_features,
+    top_units,
+    unit_correlations,
+)
+from charrnn.viz.surprisal import char_surprisal, save_surprisal_png, surprisal_html
 
 TEXT = "A $x^2$ bound (with proof) ; We show $a<b$ & more."
 
@@ -65,12 +71,14 @@ def test_surprisal_html_has_one_span_per_character_escaped_with_values_and_legen
     text = "a<b & c"
     bits = [0.0, 1.0, 2.5, 9.0, 3.0, 0.5, 12.0]
     out = surprisal_html(text, bits)
-    spans = re.findall(r'<span title="[^"]*" style="background:rgb\(\d+,\d+,\d+\); color:(?:black|white)">(.*?)</span>', out)
+    span = r'<span title="[^"]*" style="background:rgb\(\d+,\d+,\d+\); color:(?:black|white)">(.*?)</span>'
+    spans = re.findall(span, out)
     assert spans == ["a", "&lt;", "b", " ", "&amp;", " ", "c"]
     assert "2.50 bits" in out and "surprisal" in out
     assert "8 bits" in out  # the legend reaches the top of the scale
     # saturates: 9 and 12 bits get the same colour as the top of the scale
-    assert value_colours([9.0], "YlOrRd", 0, 8) == value_colours([12.0], "YlOrRd", 0, 8) == value_colours([8.0], "YlOrRd", 0, 8)
+    top = value_colours([8.0], "YlOrRd", 0, 8)
+    assert value_colours([9.0], "YlOrRd", 0, 8) == value_colours([12.0], "YlOrRd", 0, 8) == top
 
 
 def test_letters_stay_readable_on_dark_backgrounds():

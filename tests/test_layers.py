@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from charrnn import RNNCell, ScratchRNN
+from charrnn import CharRNN, RNNCell, ScratchRNN
 
 BATCH, STEPS, FEATURES, HIDDEN = 3, 6, 5, 7
 
@@ -100,3 +100,23 @@ def test_scratch_rnn_cells_agree_with_the_unrolled_layer():
 def test_scratch_rnn_rejects_unbatched_input():
     with pytest.raises(ValueError, match="batch, time, features"):
         ScratchRNN(FEATURES, HIDDEN)(torch.randn(STEPS, FEATURES))
+
+
+def test_scratch_model_runs_the_teaching_cell(monkeypatch):
+    """A student who edits RNNCell.forward changes CharRNN(cell="scratch"):
+    ScratchRNN calls the cell, it does not re-write the step."""
+    torch.manual_seed(0)
+    model = CharRNN(vocab_size=7, cell="scratch", embed_dim=4, hidden_size=5, num_layers=2)
+    x = torch.randint(7, (2, 6))
+    before, _ = model(x)
+    calls = []
+    real_forward = RNNCell.forward
+
+    def doubled(self, x_t, h_prev):
+        calls.append(tuple(x_t.shape))
+        return 2 * real_forward(self, x_t, h_prev)
+
+    monkeypatch.setattr(RNNCell, "forward", doubled)
+    after, _ = model(x)
+    assert len(calls) == 2 * 6  # every layer, every time step
+    assert not torch.allclose(before, after)

@@ -32,7 +32,8 @@ def test_every_notebook_has_a_colab_badge_in_the_readme():
     for path in NOTEBOOKS:
         link = f"https://colab.research.google.com/github/{slug}/blob/main/notebooks/{path.name}"
         assert link in readme, f"README has no Colab badge for {path.name} ({link})"
-    colab_links = re.findall(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/notebooks/([\w.-]+)", readme)
+    colab = r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/notebooks/([\w.-]+)"
+    colab_links = re.findall(colab, readme)
     assert colab_links, "README has no Colab links"
     for link_slug, name in colab_links:
         assert link_slug == slug, f"Colab link to {link_slug}, pyproject says {slug}"

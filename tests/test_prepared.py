@@ -1,4 +1,4 @@
-"""Prepared datasets (charrnn.prepared) and the `prepare DIR` / `download`
+"""Prepared datasets (charrnn.scale.prepared) and the `prepare DIR` / `download`
 commands, on small invented snapshot files written under tmp_path."""
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from helpers import TINY_RECORDS, to_jsonl_bytes
 
 import charrnn
-from charrnn import data, download, prepared
+from charrnn import data
 from charrnn.cli import main
 from charrnn.data import format_record, normalize_whitespace, split_records
 from charrnn.errors import DataError
-from charrnn.prepared import open_prepared, prepare_dataset
-
-from helpers import TINY_RECORDS, to_jsonl_bytes
+from charrnn.scale import download, prepared
+from charrnn.scale.prepared import open_prepared, prepare_dataset
 
 WORDS = "sparse attention graph spectral gauge neural operator quantum lattice phonon causal".split()
 
@@ -218,6 +218,19 @@ def test_json_array_file_is_refused_with_advice(tmp_path):
         prepare_dataset(path, tmp_path / "out", progress=False)
 
 
+def test_prepare_reads_and_splits_through_the_data_module(snapshot, tmp_path, monkeypatch):
+    """One record stream and one split rule: prepare goes through
+    charrnn.data's parse_record and HashSplit, not copies of them."""
+    path, records = snapshot
+    parsed, assigned = [], []
+    real_parse, real_assign = data.parse_record, data.HashSplit.assign
+    monkeypatch.setattr(data, "parse_record", lambda line: parsed.append(1) or real_parse(line))
+    monkeypatch.setattr(data.HashSplit, "assign",
+                        lambda self, record: assigned.append(record["id"]) or real_assign(self, record))
+    meta = prepare_dataset(path, tmp_path / "out", val_fraction=0.1, progress=False)
+    assert len(parsed) == meta["lines"] and len(assigned) == meta["records"] == len(records)
+
+
 # ---------------------------------------------------------------- atomicity
 def leftovers(tmp_path) -> list[str]:
     return sorted(p.name for p in tmp_path.iterdir() if ".partial-" in p.name)
@@ -225,7 +238,7 @@ def leftovers(tmp_path) -> list[str]:
 
 def test_interrupted_prepare_leaves_nothing(snapshot, tmp_path, monkeypatch):
     path, _ = snapshot
-    real_parse, seen = data._parse, []
+    real_parse, seen = data.parse_record, []
 
     def parse_then_interrupt(line):
         seen.append(1)
@@ -233,7 +246,7 @@ def test_interrupted_prepare_leaves_nothing(snapshot, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real_parse(line)
 
-    monkeypatch.setattr(data, "_parse", parse_then_interrupt)
+    monkeypatch.setattr(data, "parse_record", parse_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         prepare_dataset(path, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()

@@ -6,13 +6,12 @@ import math
 
 import pytest
 import torch
+from helpers import FixedLogits, NextTokenTable
 from torch import nn
 from torch.testing import assert_close
 
 from charrnn import CELLS, CharVocab, generate, generate_batch, next_char_probs
 from charrnn.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-
-from helpers import FixedLogits, NextTokenTable
 
 NEVER = [PAD_ID, BOS_ID, UNK_ID]
 
@@ -337,6 +336,7 @@ def test_finished_rows_stay_finished(vocab):
 
 def test_nan_logits_give_a_clear_error_not_garbage():
     import torch
+
     import charrnn
     from charrnn.vocab import CharVocab
 

@@ -8,8 +8,18 @@ import signal
 import pytest
 import torch
 
-from charrnn import (CharVocab, CheckpointError, EncodedCorpus, RecordBatches, TrainConfig, Trainer,
-                     WindowBatches, evaluate, load_checkpoint, train)
+from charrnn import (
+    CharVocab,
+    ConfigError,
+    EncodedCorpus,
+    RecordBatches,
+    TrainConfig,
+    Trainer,
+    WindowBatches,
+    evaluate,
+    load_checkpoint,
+    train,
+)
 from charrnn.vocab import PAD_ID
 
 
@@ -101,15 +111,22 @@ def test_train_shortcut(make_model, corpus_vocab, windows):
 
 
 def test_trainer_rejects_a_vocabulary_that_does_not_fit(make_model, corpus_vocab, windows):
-    with pytest.raises(CheckpointError, match="vocabulary"):
+    # a setting that does not fit, not a damaged file: ConfigError, not CheckpointError
+    with pytest.raises(ConfigError, match="vocabulary"):
         Trainer(make_model(len(corpus_vocab) + 1, "rnn"), corpus_vocab, windows, config=config())
 
 
-@pytest.mark.parametrize("kwargs", [{"steps": -1}, {"lr": 0.0}, {"lr": float("nan")}, {"clip_norm": 0.0},
-                                    {"schedule": "linear"}, {"eval_every": 0}])
-def test_invalid_train_config_raises(kwargs):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("kwargs", [{"steps": -1}, {"lr": 0.0}, {"lr": float("nan")}, {"clip_norm": -1.0},
+                                    {"schedule": "linear"}, {"eval_every": 0}, {"warmup_steps": -1},
+                                    {"eval_batches": 0}, {"checkpoint_every": 0}])
+def test_invalid_train_config_raises_config_error_naming_the_field(kwargs):
+    field = next(iter(kwargs))
+    with pytest.raises(ConfigError, match=field):
         TrainConfig(**kwargs)
+
+
+def test_clip_norm_zero_means_no_clipping():
+    assert TrainConfig(clip_norm=0).clip_norm is None
 
 
 # ------------------------------------------------------------------ clipping

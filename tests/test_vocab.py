@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from charrnn import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, CharRNNError, CharVocab
+from charrnn import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, CharRNNError, CharVocab, ConfigError, EncodedCorpus
 
 
 def test_special_tokens_have_ids_0_to_3():
@@ -64,47 +64,40 @@ def test_min_freq_folds_rare_characters_into_unk():
     assert "a" in vocab and "b" in vocab
     vocab3 = CharVocab.from_texts(["aaab", "aab"], min_freq=3)
     assert "a" in vocab3 and "b" not in vocab3
-    with pytest.warns(UserWarning):
-        assert vocab3.encode("ab") == [vocab3.stoi["a"], vocab3.unk_id]
+    assert vocab3.encode("ab") == [vocab3.stoi["a"], vocab3.unk_id]
 
 
 def test_min_freq_below_one_is_rejected():
-    with pytest.raises(ValueError, match="min_freq"):
+    with pytest.raises(ConfigError, match="min_freq"):
         CharVocab.from_texts(["abc"], min_freq=0)
 
 
-def test_unknown_characters_encode_to_unk_and_are_counted():
+def test_unknown_characters_encode_to_unk_and_are_named():
     vocab = CharVocab.from_texts(["abc"])
-    with pytest.warns(UserWarning, match="not in the vocabulary"):
-        ids = vocab.encode("axbyyc")
+    ids = vocab.encode("axbyyc")
     assert ids == [vocab.stoi["a"], vocab.unk_id, vocab.stoi["b"], vocab.unk_id, vocab.unk_id,
                    vocab.stoi["c"]]
-    assert vocab.unknown_count == 3
+    assert vocab.unknown_chars("axbyyc") == ["x", "y"]
+    assert vocab.unknown_chars("cab") == []
 
 
-def test_unknown_characters_warn_once_per_vocabulary():
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")  # so any repeat would be seen
-        vocab = CharVocab.from_texts(["abc"])
-        vocab.encode("x")
-        vocab.encode("yz")
-        vocab.encode_array("abcq")
-        assert vocab.unknown_count == 4
-        assert len(caught) == 1
-        assert issubclass(caught[0].category, UserWarning)
-
-        other = CharVocab.from_texts(["abc"])
-        other.encode("x")
-        assert len(caught) == 2  # a new vocabulary warns again
-        assert other.unknown_count == 1
-
-
-def test_known_text_neither_warns_nor_counts():
+def test_encode_is_pure_it_neither_warns_nor_changes_the_vocabulary():
     vocab = CharVocab.from_texts(["abc"])
+    before = (list(vocab.itos), dict(vocab.stoi), dict(vars(vocab)).keys())
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        vocab.encode("cabbac")
-    assert vocab.unknown_count == 0
+        warnings.simplefilter("error")  # any warning fails the test
+        first = vocab.encode("xq ab")
+        vocab.encode_array("zzz")
+        again = vocab.encode("xq ab")
+    assert first == again
+    assert (list(vocab.itos), dict(vocab.stoi), dict(vars(vocab)).keys()) == before
+
+
+def test_the_corpus_counts_its_unknown_characters():
+    vocab = CharVocab.from_texts(["abc"])
+    corpus = EncodedCorpus.from_texts(["abxc", "yyz", "cab"], vocab)
+    assert corpus.unknown_count == 4
+    assert EncodedCorpus.from_texts(["abc"], vocab).unknown_count == 0
 
 
 def test_contains_excludes_special_tokens():

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import charrnn
-from charrnn.widgets import GeneratorWidget, NeuronExplorer, SurprisalView, TemperatureExplorer
+from charrnn.viz.widgets import GeneratorWidget, NeuronExplorer, SurprisalView, TemperatureExplorer
 
 TEXT = "Sparse $x$ graphs (and more) ; We study sparse graphs."
 
@@ -146,7 +146,7 @@ def test_temperature_explorer_recomputes_for_a_new_prefix(model_and_vocab):
 # ------------------------------------------------------------ surprisal view
 def test_surprisal_view_scores_the_text_box(model_and_vocab):
     view = SurprisalView(*model_and_vocab, text=TEXT)
-    np.testing.assert_allclose(view.bits, charrnn.surprisal.char_surprisal(*model_and_vocab, TEXT), rtol=1e-6)
+    np.testing.assert_allclose(view.bits, charrnn.viz.surprisal.char_surprisal(*model_and_vocab, TEXT), rtol=1e-6)
     assert "bits per character on average" in view.output.value
     view.text.value = ""
     view.button.click()

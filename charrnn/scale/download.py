@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .errors import CharRNNError
+from ..errors import CharRNNError
 
 DATASET = "Cornell-University/arxiv"
 PAGE = "https://www.kaggle.com/datasets/Cornell-University/arxiv"
@@ -27,6 +27,8 @@ class DownloadError(CharRNNError):
 
 
 def setup_steps(problem: str) -> str:
+    """``problem`` followed by what to do about it, step by step: a person
+    who cannot download should learn both why and how to fix it."""
     return (f"{problem}. To download the arXiv snapshot with Kaggle's client:\n"
             "  1. pip install kaggle            (or: pip install 'charrnn[kaggle]')\n"
             "  2. on kaggle.com: Settings -> API -> Create New Token; this downloads kaggle.json\n"

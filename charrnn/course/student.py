@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..errors import ConfigError, DataError
+
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 STUB = 'raise NotImplementedError("your turn")'
 
@@ -28,7 +30,7 @@ __all__ = ["BEGIN", "END", "STUB", "make_student_version", "make_student_version
 def strip_solutions(source: str) -> tuple[str, int]:
     """Replace every marked region of one cell's source by the stub.
     Returns the new source and the number of regions replaced; unbalanced
-    markers raise ``ValueError`` (a region left open would leak the rest of
+    markers raise :class:`~charrnn.errors.DataError` (a region left open would leak the rest of
     the cell, solution included, or cut real code)."""
     out: list[str] = []
     inside = False
@@ -37,7 +39,7 @@ def strip_solutions(source: str) -> tuple[str, int]:
         marker = line.strip()
         if marker == BEGIN:
             if inside:
-                raise ValueError(f"line {number}: {BEGIN!r} inside another solution region")
+                raise DataError(f"line {number}: {BEGIN!r} inside another solution region")
             inside = True
             indent = line[:len(line) - len(line.lstrip())]
             newline = "\n" if line.endswith("\n") else ""
@@ -45,12 +47,12 @@ def strip_solutions(source: str) -> tuple[str, int]:
             regions += 1
         elif marker == END:
             if not inside:
-                raise ValueError(f"line {number}: {END!r} without a {BEGIN!r} before it")
+                raise DataError(f"line {number}: {END!r} without a {BEGIN!r} before it")
             inside = False
         elif not inside:
             out.append(line)
     if inside:
-        raise ValueError(f"{BEGIN!r} without a matching {END!r}")
+        raise DataError(f"{BEGIN!r} without a matching {END!r}")
     text = "".join(out)
     return (text[:-1] if text.endswith("\n") and not source.endswith("\n") else text), regions
 
@@ -63,16 +65,19 @@ def make_student_version(src: str | os.PathLike, dst: str | os.PathLike) -> int:
 
     src, dst = Path(src), Path(dst)
     if src.resolve() == dst.resolve():
-        raise ValueError(f"{src}: refusing to overwrite the solved notebook with its student version")
-    nb = nbformat.read(src, as_version=4)
+        raise ConfigError(f"{src}: refusing to overwrite the solved notebook with its student version")
+    try:
+        nb = nbformat.read(src, as_version=4)
+    except ValueError as e:  # nbformat's NotJSONError and friends
+        raise DataError(f"{src}: not a readable notebook ({e})") from None
     regions = 0
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         try:
             cell.source, n = strip_solutions(cell.source)
-        except ValueError as e:
-            raise ValueError(f"{src}, code cell {index}: {e}") from None
+        except DataError as e:
+            raise DataError(f"{src}, code cell {index}: {e}") from None
         regions += n
         cell.outputs = []
         cell.execution_count = None
@@ -87,7 +92,7 @@ def make_student_versions(src_dir: str | os.PathLike, dst_dir: str | os.PathLike
     ``dst_dir`` with the same names. Returns the paths written."""
     src_dir, dst_dir = Path(src_dir), Path(dst_dir)
     if src_dir.resolve() == dst_dir.resolve():
-        raise ValueError(f"{src_dir}: the student versions need another folder")
+        raise ConfigError(f"{src_dir}: the student versions need another folder")
     written = []
     for src in sorted(src_dir.glob("*.ipynb")):
         make_student_version(src, dst_dir / src.name)

@@ -28,8 +28,7 @@ def in_notebook() -> bool:
 
 
 class LiveLossPlot:
-    """Training callback: ``trainer.fit(callbacks=[LiveLossPlot()])`` or
-    ``trainer.fit(live_plot=True)``.
+    """Training callback: ``trainer.fit(callbacks=[LiveLossPlot()])``.
 
     The plot is :func:`charrnn.plots.plot_history` (training loss per step,
     its moving average and the validation loss, in bits per character).
@@ -45,11 +44,13 @@ class LiveLossPlot:
         self._handle = None
         self._last = -float("inf")
 
-    def on_step(self, trainer) -> None:
+    def on_step_end(self, trainer) -> None:
+        """Redraw, at most every ``min_interval`` seconds."""
         if self.enabled and time.monotonic() - self._last >= self.min_interval:
             self.draw(trainer.history)
 
-    def on_end(self, trainer) -> None:
+    def on_fit_end(self, trainer) -> None:
+        """Always draw the last step, so the finished curve stays."""
         if self.enabled and trainer.history.steps:
             self.draw(trainer.history)
 
@@ -70,6 +71,7 @@ class LiveLossPlot:
         return buffer.getvalue()
 
     def draw(self, history) -> None:
+        """Show the plot of ``history`` under the cell, replacing the last one."""
         from IPython.display import Image, display
 
         image = Image(data=self.render(history), format="png")

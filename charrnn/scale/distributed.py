@@ -10,9 +10,12 @@ gradients during ``backward()``, so every rank applies the same update and
 the weights stay identical, as if one process had trained on batches
 ``world_size`` times larger.
 
-Without those variables (a plain ``python`` run, a notebook) the context is
-a single process and every method here does nothing, so the training loop
-calls them unconditionally.
+:class:`DistributedContext` answers the questions the trainer asks of
+:class:`charrnn.devices.SingleProcess` (which device, which module to train,
+the totals of a step, the validation loss) across the ranks. Without those
+variables (a plain ``python`` run, a notebook) it is a single process and
+each answer is the single-process one, so the training loop reads the same
+either way.
 """
 
 from __future__ import annotations
@@ -20,22 +23,27 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain, islice
 
 import torch
 
-from .errors import CharRNNError
+from ..devices import SingleProcess
+from ..errors import CharRNNError, ConfigError, DataError
+from ..metrics import LossReport, evaluate
 
 BACKENDS = ("nccl", "gloo")
 _REQUIRED_ENV = ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
 def _dist():
-    import torch.distributed as dist  # absent from some builds: only needed with torchrun
+    """``torch.distributed``, imported only when a run is distributed (some
+    builds lack it, and a single process never needs it)."""
+    import torch.distributed as dist
     return dist
 
 
 @dataclass(frozen=True)
-class DistributedContext:
+class DistributedContext(SingleProcess):
     """Who this process is among ``world_size`` cooperating ones; the
     default is the single process of an ordinary run."""
 
@@ -44,23 +52,12 @@ class DistributedContext:
     local_rank: int = 0      # rank among the processes of this machine: picks the GPU
     backend: str | None = None
 
-    @property
-    def is_distributed(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        """Rank 0 alone prints, draws the progress bar and writes checkpoints."""
-        return self.rank == 0
-
     def device(self, name: str = "auto") -> torch.device:
         """The device for this rank: ``cuda:LOCAL_RANK`` for CUDA (each
         process its own GPU), else what ``name`` says. ``"auto"`` never picks
         Apple's MPS in a distributed run: DDP does not support it."""
-        from .training import pick_device
-
         if not self.is_distributed:
-            return pick_device(name)
+            return super().device(name)
         if name == "auto":
             name = "cuda" if torch.cuda.is_available() else "cpu"
         device = torch.device(name)
@@ -86,6 +83,40 @@ class DistributedContext:
         device_ids = [device.index] if device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=device_ids)
 
+    def check_shard(self, train_data) -> None:
+        """Each rank must draw its own share of the batches."""
+        shard = (getattr(train_data, "rank", 0), getattr(train_data, "world_size", 1))
+        if self.is_distributed and shard != (self.rank, self.world_size):
+            raise ConfigError(f"rank {self.rank} of {self.world_size} needs its own share of the "
+                              f"batches, but train_data has rank, world_size = {shard}; build it "
+                              "with rank=context.rank, world_size=context.world_size")
+
+    def step_totals(self, loss: float, chars: int, stop: bool) -> tuple[float, int, bool]:
+        """One collective per step: the mean loss over ranks, all ranks'
+        characters, and whether any rank was asked to stop (all stop together)."""
+        if not self.is_distributed:
+            return loss, chars, stop
+        total_loss, total_chars, stops = self.all_reduce_sum([loss, chars, stop])
+        return total_loss / self.world_size, int(total_chars), bool(stops)
+
+    def evaluate(self, model: torch.nn.Module, data, device: torch.device,
+                 max_batches: int | None) -> LossReport:
+        """Validation over the first ``max_batches`` batches: each rank scores
+        every ``world_size``-th of them and the sums are added up, so all
+        ranks get the same number."""
+        if not self.is_distributed:
+            return super().evaluate(model, data, device, max_batches)
+        batches = islice(data.eval_batches(), self.rank, max_batches, self.world_size)
+        first = next(batches, None)
+        total, count = 0.0, 0
+        if first is not None:  # fewer batches than ranks: this one has none
+            local = evaluate(model, chain([first], batches), device)
+            total, count = local.nats * local.tokens, local.tokens
+        total, count = self.all_reduce_sum([total, count])
+        if count == 0:
+            raise DataError("nothing to evaluate: the validation data holds no non-pad target")
+        return LossReport(total / count, int(count))
+
     def all_reduce_sum(self, values: Sequence[float]) -> list[float]:
         """Element-wise sums over all ranks (the same list on every rank)."""
         if not self.is_distributed:
@@ -96,6 +127,7 @@ class DistributedContext:
         return tensor.tolist()
 
     def all_reduce_mean(self, values: Sequence[float]) -> list[float]:
+        """Element-wise means over all ranks."""
         return [v / self.world_size for v in self.all_reduce_sum(values)]
 
     def barrier(self) -> None:

@@ -45,11 +45,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import data
-from .batches import EncodedCorpus
-from .data import ReadStats, format_record
-from .errors import DataError
-from .vocab import BOS_ID, EOS_ID, SPECIAL_TOKENS, UNK_ID, CharVocab
+from ..batches import EncodedCorpus
+from ..data import HashSplit, ReadStats, format_record, iter_records
+from ..errors import ConfigError, DataError
+from ..vocab import BOS_ID, EOS_ID, SPECIAL_TOKENS, UNK_ID, CharVocab
 
 FORMAT = "charrnn-prepared"
 FORMAT_VERSION = 1
@@ -118,7 +117,7 @@ class _SplitWriter:
     """Provisional ids of one split: batches of formatted texts go to a
     temporary file as ``<bos>`` text ``<eos>``; record lengths are kept."""
 
-    def __init__(self, path: Path, encoder: "_Encoder"):
+    def __init__(self, path: Path, encoder: _Encoder):
         self.path, self.encoder = path, encoder
         self.file = open(path, "wb")
         self.texts: list[str] = []
@@ -191,42 +190,21 @@ def _read_pass(path: Path, work: Path, categories, limit, val_fraction, stats: R
     """The one pass over the JSON: parse, filter, format, split, encode."""
     encoder = _Encoder()
     writers = {split: _SplitWriter(work / f"{split}.provisional", encoder) for split in SPLITS}
-    smallest: tuple[bytes, int] | None = None  # split_records' fallback: (digest, train index)
-    total = _stream_size(path)
-    bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, disable=not progress,
-               desc=f"prepare {path.name}")
-    consumed = shown = 0
+    split = HashSplit(val_fraction)
+    bar = tqdm(total=_stream_size(path), unit="B", unit_scale=True, unit_divisor=1024,
+               disable=not progress, desc=f"prepare {path.name}")
     try:
-        for number, line in data._numbered_lines(path):
-            consumed += len(line)
-            if consumed - shown >= 1 << 22:
-                bar.update(consumed - shown)
-                shown = consumed
-            if not line.strip():
-                continue
-            if stats.lines == 0 and line.lstrip().startswith(b"["):
-                raise DataError(f"{path}: is one JSON array, not JSON lines; prepare streams JSON "
-                                f"lines (convert it first with: prepare {path.name} --out sample.jsonl)")
-            record = data._parse(line)
-            if not data._keep(record, number, categories, stats):
-                continue
-            digest = hashlib.sha1(data._split_key(record).encode("utf-8")).digest()
-            if int.from_bytes(digest[:8], "big") / 2 ** 64 < val_fraction:
-                writers["val"].add(format_record(record))
-            else:
-                if smallest is None or digest < smallest[0]:
-                    smallest = (digest, writers["train"].records)
-                writers["train"].add(format_record(record))
+        for record in iter_records(path, categories, stats, allow_array=False):
+            writers[split.assign(record)].add(format_record(record))
+            if stats.bytes_read - bar.n >= 1 << 22:
+                bar.update(stats.bytes_read - bar.n)
             if limit is not None and stats.records >= limit:
                 break
-        bar.update(consumed - shown)
+        bar.update(stats.bytes_read - bar.n)
     finally:
         bar.close()
-        offsets = {split: w.close() for split, w in writers.items()}
-    move = None
-    if val_fraction > 0 and writers["val"].records == 0 and writers["train"].records >= 2:
-        move = smallest[1]  # as split_records: validation is never empty
-    return encoder, offsets, move
+        offsets = {name: w.close() for name, w in writers.items()}
+    return encoder, offsets, split.moved_to_validation()
 
 
 # ------------------------------------------------------------- second pass
@@ -323,19 +301,8 @@ def prepare_dataset(source: str | os.PathLike, out_dir: str | os.PathLike,
     ids), 1-2 bytes per character after. ``out_dir`` is replaced only with
     ``overwrite=True``, and only if it holds a prepared dataset.
     """
-    from . import __version__
-
     source, out_dir = Path(source), Path(out_dir)
-    if not source.exists():
-        raise DataError(f"{source}: no such file")
-    if source.is_dir():
-        raise DataError(f"{source}: is a directory, expected a .json, .jsonl, .gz or .zip file")
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    if min_freq < 1:
-        raise ValueError(f"min_freq must be at least 1, got {min_freq}")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be a positive number of records, got {limit}")
+    _check_prepare_args(source, val_fraction, min_freq, limit)
     wanted = [c.strip() for c in categories or [] if c.strip()]
     _check_out_dir(out_dir, overwrite)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -346,32 +313,12 @@ def prepare_dataset(source: str | os.PathLike, out_dir: str | os.PathLike,
         stats = ReadStats()
         encoder, offsets, move = _read_pass(source, work, wanted, limit, val_fraction, stats, progress)
         if stats.records == 0:
-            why = f" ({stats.malformed} malformed line(s))" if stats.malformed else ""
-            if stats.filtered_out:
-                why = f" (none of {stats.filtered_out} records is in categories {wanted})"
-            raise DataError(f"{source}: no usable record with a title and an abstract{why}")
+            raise stats.nothing_usable(wanted)
         vocab, table, unknown, cut = _final_table(encoder, min_freq)
-
-        ranges = {split: [(0, int(offsets[split][-1]))] for split in SPLITS}
-        sources = {split: work / f"{split}.provisional" for split in SPLITS}
-        if move is not None:  # one train record becomes the only validation record
-            a, b = int(offsets["train"][move]), int(offsets["train"][move + 1])
-            ranges = {"train": [(0, a), (b, int(offsets["train"][-1]))], "val": [(a, b)]}
-            sources["val"] = sources["train"]
-            offsets = {"train": np.concatenate([offsets["train"][:move + 1],
-                                                offsets["train"][move + 2:] - (b - a)]),
-                       "val": np.array([0, b - a], dtype=np.int64)}
-        for split in SPLITS:
-            _remap(sources[split], ranges[split], table, work / _bin_name(split))
-            np.save(work / _offsets_name(split), offsets[split])
-        for split in SPLITS:
-            sources[split].unlink(missing_ok=True)
+        offsets = _write_final_splits(work, offsets, move, table)
         vocab.save(work / VOCAB)
-
         meta = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "charrnn_version": __version__,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "source": source_fingerprint(source),
+            **_meta_header(source),
             "settings": {"categories": wanted or None, "limit": limit, "val_fraction": val_fraction,
                          "min_freq": min_freq},
             "lines": stats.lines, "malformed_lines": stats.malformed,
@@ -390,6 +337,49 @@ def prepare_dataset(source: str | os.PathLike, out_dir: str | os.PathLike,
         shutil.rmtree(work, ignore_errors=True)
         raise
     return meta
+
+
+def _check_prepare_args(source: Path, val_fraction: float, min_freq: int, limit: int | None) -> None:
+    if not source.exists():
+        raise DataError(f"{source}: no such file")
+    if source.is_dir():
+        raise DataError(f"{source}: is a directory, expected a .json, .jsonl, .gz or .zip file")
+    if not 0.0 <= val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if min_freq < 1:
+        raise ConfigError(f"min_freq must be at least 1, got {min_freq}")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"limit must be a positive number of records, got {limit}")
+
+
+def _meta_header(source: Path) -> dict:
+    """What identifies a prepared directory: format, versions, when, from what."""
+    from .. import __version__
+
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "charrnn_version": __version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "source": source_fingerprint(source)}
+
+
+def _write_final_splits(work: Path, offsets: dict, move: int | None, table: np.ndarray) -> dict:
+    """Final ids and offsets of both splits into ``work``; returns the offsets.
+    With ``move`` (see :class:`~charrnn.data.HashSplit`) that training
+    record becomes the only validation record."""
+    ranges = {split: [(0, int(offsets[split][-1]))] for split in SPLITS}
+    sources = {split: work / f"{split}.provisional" for split in SPLITS}
+    if move is not None:
+        a, b = int(offsets["train"][move]), int(offsets["train"][move + 1])
+        ranges = {"train": [(0, a), (b, int(offsets["train"][-1]))], "val": [(a, b)]}
+        sources["val"] = sources["train"]
+        offsets = {"train": np.concatenate([offsets["train"][:move + 1],
+                                            offsets["train"][move + 2:] - (b - a)]),
+                   "val": np.array([0, b - a], dtype=np.int64)}
+    for split in SPLITS:
+        _remap(sources[split], ranges[split], table, work / _bin_name(split))
+        np.save(work / _offsets_name(split), offsets[split])
+    for split in SPLITS:
+        sources[split].unlink(missing_ok=True)
+    return offsets
 
 
 def _move_into_place(work: Path, out_dir: Path) -> None:
@@ -424,10 +414,12 @@ class MappedIds:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The mapped array's shape."""
         return self.array.shape
 
     @property
     def dtype(self) -> np.dtype:
+        """The dtype on disk (the ids come out as int64 tensors)."""
         return self.array.dtype
 
     def __getitem__(self, key) -> torch.Tensor:
@@ -467,7 +459,7 @@ def open_prepared(directory: str | os.PathLike, split: str = "train"
     an :class:`EncodedCorpus` whose ids and offsets are memory-mapped, the
     vocabulary, and the meta dict."""
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
     directory = Path(directory)
     meta = read_meta(directory)
     info = meta["splits"][split]

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..model import evaluating
+from ..vocab import CharVocab
 from .colortext import coloured_text_html, save_coloured_text_png
-from .model import evaluating
-from .vocab import CharVocab
 
 ACTIVATION_CMAP = "RdBu_r"  # blue below zero, white at zero, red above
 TITLE_SEPARATOR = " ; "     # format_record joins title and abstract with it

@@ -51,10 +51,10 @@ def coloured_text_html(text: str, values: Sequence[float], *, cmap: str, vmin: f
     spans = "".join(
         f'<span title="{html.escape(repr(ch))}: {v:.2f} {unit}" style="background:{c}; '
         f'color:{readable_text_colour(c)}">{html.escape(ch)}</span>'
-        for ch, v, c in zip(text, np.asarray(values, dtype=float), colours))
+        for ch, v, c in zip(text, np.asarray(values, dtype=float), colours, strict=True))
     legend = " ".join(f'<span style="background:{c}; color:{readable_text_colour(c)}; padding:0 6px">'
                       f'{v:g} {unit}</span>'
-                      for v, c in zip(legend_values, value_colours(legend_values, cmap, vmin, vmax)))
+                      for v, c in zip(legend_values, value_colours(legend_values, cmap, vmin, vmax), strict=True))
     caption_html = f"{html.escape(caption)}: " if caption else ""
     return ('<div class="charrnn-coloured-text">'
             '<div style="font-family:monospace; line-height:1.7; white-space:pre-wrap; color:black">'
@@ -81,7 +81,7 @@ def wrap_positions(text: str, width: int) -> list[tuple[int, int]]:
         word_len = end - i + (1 if end < len(text) and text[end] == " " else 0)
         if col and col + word_len > width:
             row, col = row + 1, 0
-        for j in range(i, i + word_len):
+        for _ in range(word_len):
             if col >= width:  # a word longer than a whole line
                 row, col = row + 1, 0
             positions.append((row, col))
@@ -114,7 +114,7 @@ def save_coloured_text_png(path: str | os.PathLike, text: str, values: Sequence[
     ax.set_xlim(0, width)
     ax.set_ylim(rows, 0)
     ax.axis("off")
-    for ch, value, (r, c) in zip(text, np.asarray(values, dtype=float), positions):
+    for ch, value, (r, c) in zip(text, np.asarray(values, dtype=float), positions, strict=True):
         background = colour_map(norm(value))
         ax.add_patch(Rectangle((c, r), 1, 1, color=background, linewidth=0))
         if not ch.isspace():

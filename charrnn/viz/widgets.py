@@ -29,11 +29,12 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from .checkpoint import load_model
+from ..checkpoint import load_model
+from ..model import evaluating
+from ..sample import generate, next_char_probs
+from ..vocab import CharVocab
 from .neurons import activation_html, hidden_states, text_features, top_units
-from .sample import generate, next_char_probs
 from .surprisal import char_surprisal, surprisal_html
-from .vocab import CharVocab
 
 STRATEGIES = ("greedy", "temperature", "top-k", "top-p")
 
@@ -52,7 +53,7 @@ class _ModelWidget:
     def __init__(self, model: torch.nn.Module, vocab: CharVocab):
         if not isinstance(vocab, CharVocab):
             raise TypeError(f"vocab must be a charrnn.CharVocab, got {type(vocab).__name__}")
-        self.model = model.eval()
+        self.model = model  # each use switches to eval mode and back (charrnn.evaluating)
         self.vocab = vocab
 
     @classmethod
@@ -165,14 +166,13 @@ class TemperatureExplorer(_ModelWidget):
         self._logits_for: tuple[str, torch.Tensor] | None = None
         self.redraw()
 
-    @torch.no_grad()
     def logits(self) -> torch.Tensor:
         """The model's scores for the character after the prefix (cached per prefix)."""
         prefix = self.prefix.value
         if self._logits_for is None or self._logits_for[0] != prefix:
-            device = next(self.model.parameters()).device
-            ids = torch.tensor([self.vocab.encode(prefix, add_bos=True)], device=device)
-            logits, _ = self.model(ids)
+            with evaluating(self.model) as device:
+                ids = torch.tensor([self.vocab.encode(prefix, add_bos=True)], device=device)
+                logits, _ = self.model(ids)  # (1, prefix + 1, vocab)
             self._logits_for = (prefix, logits[0, -1].float().cpu())
         return self._logits_for[1]
 
@@ -245,10 +245,10 @@ class SurprisalView(_ModelWidget):
             self.bits = np.zeros(0)
             self.output.value = _message_html("The text is empty: type something to score.", error=True)
             return self.bits
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            self.bits = char_surprisal(self.model, self.vocab, text)
-        notes = "".join(_message_html(str(w.message)) for w in caught)
+        self.bits = char_surprisal(self.model, self.vocab, text)
+        unknown = self.vocab.unknown_chars(text)
+        notes = _message_html(f"{len(unknown)} character(s) not in the vocabulary, scored as <unk>: "
+                              + ", ".join(repr(c) for c in unknown[:10])) if unknown else ""
         summary = _message_html(f"{self.bits.mean():.2f} bits per character on average over {len(text)} characters")
         self.output.value = notes + surprisal_html(text, self.bits) + summary
         return self.bits

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..model import evaluating
+from ..vocab import CharVocab
 from .colortext import coloured_text_html, save_coloured_text_png
-from .model import evaluating
-from .vocab import CharVocab
 
 SURPRISAL_CMAP = "YlOrRd"
 MAX_BITS = 8.0  # the colour scale saturates here: rarer characters are all "very surprising"
@@ -27,14 +27,14 @@ MAX_BITS = 8.0  # the colour scale saturates here: rarer characters are all "ver
 def char_surprisal(model: torch.nn.Module, vocab: CharVocab, text: str) -> np.ndarray:
     """``-log2 p(x_t | <bos>, x_1 .. x_t-1)`` for every character of ``text``:
     a float array of ``len(text)`` bits. Characters outside the vocabulary
-    are scored as ``<unk>`` (with a warning from the vocabulary)."""
+    are scored as ``<unk>`` (``vocab.unknown_chars(text)`` names them)."""
     if not text:
         raise ValueError("the text is empty: there is no character to score")
     with evaluating(model) as device:
-        ids = torch.tensor([vocab.encode(text, add_bos=True)], device=device)
-        logits, _ = model(ids[:, :-1])
-        log_probs = torch.log_softmax(logits[0].float(), dim=-1)
-        nats = -log_probs.gather(1, ids[0, 1:, None])[:, 0]
+        ids = torch.tensor([vocab.encode(text, add_bos=True)], device=device)  # (1, 1 + len(text))
+        logits, _ = model(ids[:, :-1])                             # (1, len(text), vocab)
+        log_probs = torch.log_softmax(logits[0].float(), dim=-1)  # (len(text), vocab)
+        nats = -log_probs.gather(1, ids[0, 1:, None])[:, 0]        # the real next character's: (len(text),)
     return (nats / math.log(2)).cpu().numpy()
 
 

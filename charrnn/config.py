@@ -1,0 +1,137 @@
+"""Every setting in one place: the model, the data and the optimisation.
+
+Three dataclasses hold every default the library, the notebooks and the
+command line use. The CLI builds its flags from these fields (the flag is the
+field name with dashes, the help text is the field's ``help``), so a default
+changed here changes everywhere, and an error names the setting the user
+typed. Each config checks itself when built and raises
+:class:`~charrnn.errors.ConfigError` for a value that cannot work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, field, fields
+
+from .errors import ConfigError
+
+CELLS = ("scratch", "rnn", "gru", "lstm")
+BATCHINGS = ("windows", "records")
+SCHEDULES = ("constant", "cosine")
+
+
+def setting(default, help: str, **extra):
+    """A dataclass field with the help text (and optional ``choices``,
+    ``aliases`` for old flag spellings) that the CLI shows for it."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+class _Config:
+    """What the three configs share: a dict round trip that ignores keys
+    from other versions, so old checkpoints still load."""
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        """Build from a dict (e.g. saved in a checkpoint), ignoring unknown keys."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in known})
+
+    def to_dict(self) -> dict:
+        """Plain values, as saved in a checkpoint."""
+        return asdict(self)
+
+    @classmethod
+    def defaults(cls) -> dict:
+        """``{field name: default}`` for the fields that have one."""
+        return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+
+
+@dataclass
+class ModelConfig(_Config):
+    """Everything needed to rebuild the network (saved in checkpoints)."""
+
+    vocab_size: int = setting(MISSING, "number of tokens, from the vocabulary")
+    cell: str = setting("lstm", "recurrent cell", choices=CELLS)
+    embed_dim: int = setting(64, "size of each character's embedding", aliases=("--embed",))
+    hidden_size: int = setting(256, "size of the hidden state h_t", aliases=("--hidden",))
+    num_layers: int = setting(1, "recurrent layers stacked", aliases=("--layers",))
+    dropout: float = setting(0.0, "dropout between layers and before the output layer")
+
+    def __post_init__(self):
+        _check(self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers"):
+            _check(getattr(self, name) >= 1, f"{name} must be positive, got {getattr(self, name)}")
+        _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class DataConfig(_Config):
+    """Which records, how they are split, and how they become batches. Saved
+    in checkpoints, so a resumed run rebuilds exactly the same batches."""
+
+    data: str | None = setting(None, "arXiv JSON lines (.json/.jsonl/.gz/.zip) or a directory "
+                                     "written by `prepare --out DIR`; None: the embedded corpus")
+    categories: str | None = setting(None, "comma-separated category filter, e.g. cs.LG,stat.ML or hep")
+    limit: int | None = setting(None, "read at most this many usable records")
+    sample: int | None = setting(None, "keep a seeded random sample of this many records")
+    val_fraction: float = setting(0.1, "share of records held out for validation, by hashed id")
+    min_freq: int = setting(1, "characters seen fewer times become <unk>")
+    batching: str = setting("windows", "random windows over the text stream, or whole padded records",
+                            choices=BATCHINGS)
+    batch_size: int = setting(32, "sequences per batch")
+    seq_len: int = setting(128, "window length in characters (windows batching)")
+    max_len: int | None = setting(None, "cut records to this many characters (records batching)")
+    seed: int = setting(0, "seed for the model's initial weights, the sample and the batches")
+
+    def __post_init__(self):
+        _check(0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        _check(self.batching in BATCHINGS,
+               f"batching must be one of {', '.join(BATCHINGS)}, got {self.batching!r}")
+        for name in ("limit", "sample", "min_freq", "batch_size", "seq_len", "max_len"):
+            value = getattr(self, name)
+            _check(value is None or value >= 1, f"{name} must be positive, got {value}")
+
+    @property
+    def category_list(self) -> list[str] | None:
+        """``categories`` split at commas, or None for no filter."""
+        wanted = [c.strip() for c in (self.categories or "").split(",") if c.strip()]
+        return wanted or None
+
+
+@dataclass
+class TrainConfig(_Config):
+    """Optimisation settings: how long, how fast, how often to check."""
+
+    steps: int = setting(1000, "total optimisation steps")
+    lr: float = setting(3e-3, "Adam learning rate")
+    weight_decay: float = setting(0.0, "Adam weight decay")
+    clip_norm: float | None = setting(1.0, "largest global gradient norm; 0 or None: no clipping",
+                                      aliases=("--clip",))
+    schedule: str = setting("constant", "learning rate schedule; cosine decays to lr/10 by the last step",
+                            choices=SCHEDULES)
+    warmup_steps: int = setting(0, "steps of linear learning-rate warm-up", aliases=("--warmup",))
+    eval_every: int = setting(100, "validate every so many steps (and at the end)")
+    eval_batches: int | None = setting(20, "cap on validation batches per check; None: all")
+    checkpoint_every: int | None = setting(None, "write a checkpoint every so many steps; "
+                                                 "None: at every validation")
+    device: str = setting("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
+    amp: bool = setting(True, "mixed precision on CUDA (bf16 where supported)")
+
+    def __post_init__(self):
+        if self.clip_norm == 0:
+            self.clip_norm = None
+        _check(self.steps >= 0, f"steps must be >= 0, got {self.steps}")
+        _check(self.lr > 0, f"lr must be positive, got {self.lr}")
+        _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        _check(self.clip_norm is None or self.clip_norm > 0,
+               f"clip_norm must be positive, 0 or None, got {self.clip_norm}")
+        _check(self.schedule in SCHEDULES,
+               f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        _check(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        for name in ("eval_every", "eval_batches", "checkpoint_every"):
+            value = getattr(self, name)
+            _check(value is None or value >= 1, f"{name} must be positive, got {value}")
