@@ -156,11 +156,7 @@ def iter_records(path: str | os.PathLike | None = None,
     ``allow_array``, though it has to be read whole; otherwise it is a
     :class:`DataError`.
     """
-    path = Path(path) if path is not None else default_corpus_path()
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected a .json, .jsonl, .gz or .zip file")
+    path = existing_source(path if path is not None else default_corpus_path())
     stats = stats if stats is not None else ReadStats()
     stats.path = str(path)
     categories = [c.strip() for c in categories or [] if c.strip()]
@@ -178,6 +174,16 @@ def iter_records(path: str | os.PathLike | None = None,
         record = parse_record(line)
         if stats.count(record, number, categories):
             yield record
+
+
+def existing_source(path: str | os.PathLike) -> Path:
+    """``path`` as a Path, once it is known to be a file (not missing, not a folder)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a .json, .jsonl, .gz or .zip file")
+    return path
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:

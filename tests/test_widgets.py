@@ -73,7 +73,7 @@ def test_output_is_escaped_html(generator, model_and_vocab):
 
 def test_unknown_characters_are_reported_in_the_output_not_raised(model_and_vocab):
     model, vocab = model_and_vocab
-    vocab = charrnn.CharVocab.from_texts(charrnn.load_texts()[:20])  # fresh: it warns once per vocabulary
+    vocab = charrnn.CharVocab.from_texts(charrnn.load_texts()[:20])
     widget = GeneratorWidget(model, vocab, prefix="Snowman ☃ ", length=10)
     text = widget.generate()
     assert text.startswith("Snowman ☃ ")
@@ -174,3 +174,17 @@ def test_temperature_explorer_redraws_its_image(model_and_vocab):
     assert first[:8] == b"\x89PNG\r\n\x1a\n"
     explorer.temperature.value = 2.5
     assert explorer.plot.value != first and explorer.plot.value[:4] == b"\x89PNG"
+
+
+def test_widgets_leave_a_training_model_in_training_mode(model_and_vocab):
+    """Looking at a model in the middle of training must not switch its
+    dropout off for good: every widget runs the model under charrnn.evaluating."""
+    _, vocab = model_and_vocab
+    torch.manual_seed(0)
+    model = charrnn.CharRNN(vocab_size=len(vocab), cell="lstm", embed_dim=8, hidden_size=16,
+                            num_layers=2, dropout=0.3).train()
+    GeneratorWidget(model, vocab, length=10).generate()
+    TemperatureExplorer(model, vocab).redraw()
+    SurprisalView(model, vocab, text=TEXT).score()
+    NeuronExplorer(model, vocab, TEXT).show_unit()
+    assert model.training and all(m.training for m in model.modules())

@@ -46,7 +46,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..batches import EncodedCorpus
-from ..data import HashSplit, ReadStats, format_record, iter_records
+from ..data import HashSplit, ReadStats, existing_source, format_record, iter_records
 from ..errors import ConfigError, DataError
 from ..vocab import BOS_ID, EOS_ID, SPECIAL_TOKENS, UNK_ID, CharVocab
 
@@ -340,10 +340,7 @@ def prepare_dataset(source: str | os.PathLike, out_dir: str | os.PathLike,
 
 
 def _check_prepare_args(source: Path, val_fraction: float, min_freq: int, limit: int | None) -> None:
-    if not source.exists():
-        raise DataError(f"{source}: no such file")
-    if source.is_dir():
-        raise DataError(f"{source}: is a directory, expected a .json, .jsonl, .gz or .zip file")
+    existing_source(source)
     if not 0.0 <= val_fraction < 1.0:
         raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if min_freq < 1:

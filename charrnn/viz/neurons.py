@@ -34,9 +34,9 @@ def hidden_states(model: torch.nn.Module, vocab: CharVocab, text: str) -> np.nda
     if not text:
         raise ValueError("the text is empty: there are no hidden states to show")
     with evaluating(model) as device:
-        ids = torch.tensor([vocab.encode(text, add_bos=True)], device=device)
-        outputs, _ = model.rnn(model.embedding(ids))
-    return outputs[0, 1:].float().cpu().numpy()
+        ids = torch.tensor([vocab.encode(text, add_bos=True)], device=device)  # (1, 1 + len(text))
+        outputs, _ = model.rnn(model.embedding(ids))               # (1, 1 + len(text), hidden)
+    return outputs[0, 1:].float().cpu().numpy()                    # after each character: (len(text), hidden)
 
 
 def text_features(text: str) -> dict[str, np.ndarray]:
