@@ -20,7 +20,7 @@ when first used: ``charrnn.viz`` (plots, the live loss plot, widgets),
 
 from importlib import import_module
 
-from .baselines import compressor_bits_per_char
+from .baselines import compressor_bits_per_char, ngram_bits_per_char
 from .batches import EncodedCorpus, RecordBatches, WindowBatches, make_batches, pad_sequences, shift_targets
 from .callbacks import Callback, Checkpoints, ProgressBar, SampleEvery
 from .checkpoint import load_checkpoint, load_model, save_checkpoint
@@ -73,7 +73,7 @@ __all__ = [
     "RNNCell", "ScratchRNN", "CharRNN", "CELLS", "evaluating",
     # 3. training and measuring
     "LossReport", "bits_per_char", "evaluate", "masked_cross_entropy", "perplexity",
-    "compressor_bits_per_char",
+    "compressor_bits_per_char", "ngram_bits_per_char",
     "Callback", "Checkpoints", "ProgressBar", "SampleEvery",
     "pick_device", "History", "Trainer", "train",
     "load_checkpoint", "load_model", "save_checkpoint",

@@ -85,3 +85,40 @@ def test_render_draws_the_history(make_model, corpus_vocab, windows):
     trainer.fit(progress=False)
     png = LiveLossPlot(enabled=False).render(trainer.history)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+def test_baselines_are_drawn_as_labelled_lines(make_model, corpus_vocab, windows):
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from charrnn.viz.plots import plot_history
+
+    trainer = make_trainer(make_model, corpus_vocab, windows, steps=3)
+    trainer.fit(progress=False)
+    ax = Figure().add_subplot()
+    plot_history(trainer.history, ax=ax, baselines={"unigram": 4.67, "bigram": 3.71})
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "unigram (4.67 bits/char)" in labels and "bigram (3.71 bits/char)" in labels
+    assert LiveLossPlot(enabled=False, baselines={"bigram": 3.71}).render(trainer.history)[:4] == b"\x89PNG"
+
+
+def test_sample_every_shows_the_model_learning(make_model, corpus_vocab, windows, capsys):
+    from charrnn import SampleEvery
+
+    sampler = SampleEvery(2, prefix="The", length=12, temperature=0.8, seed=0)
+    trainer = make_trainer(make_model, corpus_vocab, windows, steps=5)
+    trainer.fit(progress=False, callbacks=[sampler])
+    assert sorted(sampler.samples) == [0, 2, 4, 5]  # before training, every 2 steps, and the last
+    assert all(text.startswith("The") for text in sampler.samples.values())
+    out = capsys.readouterr().out
+    assert "step     0: The" in out and "step     5: The" in out
+    # the same seed each time: the untrained sample is what the untrained model writes
+    assert sampler.samples[0] == charrnn_generate_untrained(make_model, corpus_vocab)
+
+
+def charrnn_generate_untrained(make_model, vocab):
+    import charrnn
+
+    model = make_model(len(vocab), "gru")
+    return charrnn.generate(model, vocab, "The", 12, temperature=0.8, seed=0)

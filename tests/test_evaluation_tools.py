@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import charrnn
+from charrnn.baselines import ngram_bits_per_char
 from charrnn.cli import main
 
 
@@ -76,3 +77,33 @@ def test_export_writes_a_smaller_fp16_checkpoint(tiny_checkpoint, tmp_path, caps
     assert vocab == vocab2
     x = torch.tensor([vocab.encode("We study", add_bos=True)])
     torch.testing.assert_close(exported(x)[0], original(x)[0], atol=2e-2, rtol=2e-2)
+
+
+# ---------------------------------------------------------------- count models
+def _corpora(train_texts, val_texts):
+    vocab = charrnn.CharVocab.from_texts(train_texts)
+    return (charrnn.EncodedCorpus.from_texts(train_texts, vocab),
+            charrnn.EncodedCorpus.from_texts(val_texts, vocab), len(vocab))
+
+
+def test_a_bigram_model_of_a_repeating_text_is_nearly_certain():
+    # "abab..." then <eos>: after 'a' always 'b'; the bigram model needs almost no bits
+    train, val, size = _corpora(["ab" * 200], ["ab" * 50])
+    bigram = ngram_bits_per_char(train, val, size, order=2, alpha=0.01)
+    unigram = ngram_bits_per_char(train, val, size, order=1, alpha=0.01)
+    assert bigram < 0.1 and unigram > 0.9  # the unigram model sees a coin flip between a and b
+
+
+def test_unigram_bits_equal_the_entropy_of_the_character_counts():
+    train, val, size = _corpora(["aab"], ["aab"])
+    # train targets: a, a, b, <eos>; alpha tiny: p = 1/2, 1/2 (a, a), 1/4 (b), 1/4 (<eos>)
+    bits = ngram_bits_per_char(train, val, size, order=1, alpha=1e-9)
+    assert bits == pytest.approx((1 + 1 + 2 + 2) / 4, abs=1e-6)
+
+
+def test_count_models_check_their_settings():
+    train, val, size = _corpora(["abc"], ["abc"])
+    with pytest.raises(charrnn.ConfigError, match="order"):
+        ngram_bits_per_char(train, val, size, order=3)
+    with pytest.raises(charrnn.ConfigError, match="alpha"):
+        ngram_bits_per_char(train, val, size, alpha=0)

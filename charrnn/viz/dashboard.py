@@ -30,15 +30,17 @@ def in_notebook() -> bool:
 class LiveLossPlot:
     """Training callback: ``trainer.fit(callbacks=[LiveLossPlot()])``.
 
-    The plot is :func:`charrnn.plots.plot_history` (training loss per step,
-    its moving average and the validation loss, in bits per character).
+    The plot is :func:`charrnn.viz.plots.plot_history` (training loss per
+    step, its moving average and the validation loss, in bits per character,
+    with ``baselines`` as dashed lines).
     """
 
     def __init__(self, min_interval: float = 1.0, bits: bool = True, title: str | None = None,
-                 enabled: bool | None = None):
+                 enabled: bool | None = None, baselines: dict[str, float] | None = None):
         self.min_interval = min_interval
         self.bits = bits
         self.title = title
+        self.baselines = baselines  # {"bigram": bits/char, ...}: dashed lines to beat
         self.enabled = in_notebook() if enabled is None else enabled
         self.redraws = 0
         self._handle = None
@@ -63,7 +65,7 @@ class LiveLossPlot:
 
         fig = Figure(figsize=(7, 3.6))
         ax = fig.add_subplot()
-        plot_history(history, ax=ax, bits=self.bits, title=self.title)
+        plot_history(history, ax=ax, bits=self.bits, title=self.title, baselines=self.baselines)
         fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=90, metadata={"Software": None})

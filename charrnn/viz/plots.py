@@ -20,9 +20,14 @@ def _moving_average(values: list[float], window: int) -> list[float]:
     return out
 
 
-def plot_history(history, ax=None, bits: bool = True, smooth: int | None = None, title: str | None = None):
+def plot_history(history, ax=None, bits: bool = True, smooth: int | None = None, title: str | None = None,
+                 baselines: dict[str, float] | None = None):
     """Training loss (smoothed over ``smooth`` steps, default ~1% of the run)
-    and validation loss against the step, in bits per character (or nats)."""
+    and validation loss against the step, in bits per character (or nats).
+
+    ``baselines`` (``{"bigram": 3.71, ...}``, in bits per character) are
+    drawn as dashed horizontal lines: where the model stands against simpler
+    predictors scored on the same validation text."""
     import matplotlib.pyplot as plt
 
     h = asdict(history) if is_dataclass(history) else dict(history)
@@ -38,6 +43,9 @@ def plot_history(history, ax=None, bits: bool = True, smooth: int | None = None,
     if h.get("val_loss"):
         ax.plot(h["val_steps"], [x * scale for x in h["val_loss"]], "o-", color="tab:orange",
                 label="validation")
+    for (name, value), style in zip((baselines or {}).items(), ("--", ":", "-.", (0, (5, 1))), strict=False):
+        level = value if bits else value * math.log(2)
+        ax.axhline(level, color="0.35", linestyle=style, linewidth=1.2, label=f"{name} ({value:.2f} bits/char)")
     ax.set_xlabel("step")
     ax.set_ylabel("bits per character" if bits else "nats per character")
     ax.grid(alpha=0.3)

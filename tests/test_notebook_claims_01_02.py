@@ -1,0 +1,153 @@
+"""Claims that notebooks 01 and 02 make in words and numbers, kept as
+assertions: the notebooks print the values (a difference, a ratio, a norm),
+these tests check the inequality the text draws from them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import charrnn
+
+# ------------------------------------------------------------------ notebook 01
+
+
+def test_shift_and_mask_of_one_padded_record():
+    """The worked example: `<bos> R N N <eos>` + 2 `<pad>` scores N = 4 positions."""
+    vocab = charrnn.CharVocab.from_texts(["RNN"])
+    tokens = charrnn.pad_sequences([vocab.encode("RNN", add_bos=True, add_eos=True)], pad_id=vocab.pad_id)
+    tokens = torch.cat([tokens, torch.full((1, 2), vocab.pad_id)], dim=1)
+    inputs, targets = charrnn.shift_targets(tokens)
+    assert inputs.shape == targets.shape == (1, 6)
+    assert (targets != vocab.pad_id).sum().item() == 4
+
+
+# ------------------------------------------------------------------ notebook 02: the recurrence
+
+
+def test_rnn_cell_output_stays_inside_minus_one_one():
+    torch.manual_seed(0)
+    cell = charrnn.RNNCell(3, 4)
+    h = cell(torch.randn(2, 3), torch.zeros(2, 4))
+    assert h.abs().max().item() < 1
+
+
+@pytest.mark.parametrize("make", [
+    lambda: charrnn.ScratchRNN(3, 16, num_layers=2),
+    lambda: nn.RNN(3, 16, num_layers=2, batch_first=True),
+], ids=["ScratchRNN", "nn.RNN"])
+def test_top_layer_last_state_is_the_last_output(make):
+    torch.manual_seed(0)
+    output, h_n = make()(torch.randn(2, 5, 3))
+    assert torch.equal(h_n[-1], output[:, -1])
+
+
+def _run(net, e, h0, loss_weights):
+    e_in = e.clone().requires_grad_(True)
+    output, h_n = net(e_in, h0)
+    net.zero_grad()
+    ((output * loss_weights).sum() + h_n.sum()).backward()
+    return output, h_n, e_in.grad
+
+
+def test_scratch_rnn_agrees_with_nn_rnn_to_five_decimals_in_float32():
+    """Section 3 of notebook 02: every printed difference rounds to 0.00000."""
+    torch.manual_seed(1)
+    reference = nn.RNN(3, 16, num_layers=2, batch_first=True)
+    scratch = charrnn.ScratchRNN(3, 16, num_layers=2).copy_from(reference)
+    e, h0, loss_weights = torch.randn(4, 7, 3), torch.randn(2, 4, 16), torch.randn(4, 7, 16)
+    for a, b in zip(_run(reference, e, h0, loss_weights), _run(scratch, e, h0, loss_weights), strict=True):
+        assert (a - b).abs().max().item() < 5e-6
+    for i, cell in enumerate(scratch.cells):
+        pairs = [(f"weight_ih_l{i}", cell.input_to_hidden.weight), (f"bias_ih_l{i}", cell.input_to_hidden.bias),
+                 (f"weight_hh_l{i}", cell.hidden_to_hidden.weight), (f"bias_hh_l{i}", cell.hidden_to_hidden.bias)]
+        for name, p in pairs:
+            assert (getattr(reference, name).grad - p.grad).abs().max().item() < 5e-6, name
+
+
+def test_the_row_convention_formula_is_what_nn_rnn_computes():
+    torch.manual_seed(2)
+    rnn = nn.RNN(3, 16, batch_first=True)
+    e, h0 = torch.randn(4, 7, 3), torch.randn(1, 4, 16)
+    output, h_n = rnn(e, h0)
+    h = h0[0]
+    for t in range(e.shape[1]):
+        h = torch.tanh(e[:, t] @ rnn.weight_ih_l0.T + rnn.bias_ih_l0 + h @ rnn.weight_hh_l0.T + rnn.bias_hh_l0)
+        assert (h - output[:, t]).abs().max().item() < 5e-6
+    assert (h - h_n[0]).abs().max().item() < 5e-6
+
+
+# ------------------------------------------------------------------ notebook 02: BPTT and clipping
+H, T = 32, 60
+
+
+def recurrent_matrix(rho: float, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    W = torch.randn(H, H, generator=gen) / H ** 0.5
+    return W * rho / torch.linalg.eigvals(W).abs().max()
+
+
+def _inputs():
+    gen = torch.Generator().manual_seed(1)
+    return torch.randn(H, 4, generator=gen) / 2, torch.randn(T, 4, generator=gen)
+
+
+def state_gradient_norms(W_h: torch.Tensor, activation) -> torch.Tensor:
+    W_x, es = _inputs()
+    h = torch.zeros(H, requires_grad=True)
+    states = []
+    for t in range(T):
+        h = activation(es[t] @ W_x.T + h @ W_h.T)
+        states.append(h)
+    grads = torch.autograd.grad(states[-1].sum(), states)
+    return torch.stack([g.norm() for g in grads])
+
+
+def test_recurrent_matrix_has_the_requested_spectral_radius():
+    for rho in (0.8, 1.2, 3.0):
+        assert torch.linalg.eigvals(recurrent_matrix(rho)).abs().max().item() == pytest.approx(rho, rel=1e-4)
+
+
+@pytest.mark.parametrize("rho", [0.8, 1.0, 1.2])
+def test_linear_rnn_gradient_ratio_is_rho_to_the_59th_within_a_factor_2(rho):
+    n = state_gradient_norms(recurrent_matrix(rho), lambda z: z)
+    ratio = (n[0] / n[-1]).item()
+    assert rho ** 59 / 2 < ratio < rho ** 59 * 2
+
+
+@pytest.mark.parametrize("rho, vanishes", [(0.8, True), (1.2, True), (3.0, False)])
+def test_tanh_rnn_vanishes_at_1_2_and_explodes_only_at_3(rho, vanishes):
+    n = state_gradient_norms(recurrent_matrix(rho), torch.tanh)
+    ratio = (n[0] / n[-1]).item()
+    assert ratio < 1e-3 if vanishes else ratio > 1e3
+
+
+def test_clipping_an_exploding_gradient_keeps_its_direction():
+    W_h = nn.Parameter(recurrent_matrix(1.2))
+    W_x, es = _inputs()
+    h = torch.zeros(H)
+    for t in range(T):
+        h = es[t] @ W_x.T + h @ W_h.T
+    h.sum().backward()
+    raw = W_h.grad.clone()
+    before = torch.nn.utils.clip_grad_norm_([W_h], max_norm=1.0)
+    assert before.item() > 1e6
+    assert W_h.grad.norm().item() == pytest.approx(1.0, abs=1e-3)
+    cosine = torch.nn.functional.cosine_similarity(raw.flatten(), W_h.grad.flatten(), dim=0).item()
+    assert cosine > 0.9999
+
+
+def test_a_threshold_of_1e5_clips_nothing_on_a_char_model():
+    texts = charrnn.load_texts()
+    vocab = charrnn.CharVocab.from_texts(texts)
+    inputs, targets = charrnn.WindowBatches(charrnn.EncodedCorpus.from_texts(texts, vocab),
+                                            batch_size=16, seq_len=100, seed=0).batch(0)
+    torch.manual_seed(0)
+    model = charrnn.CharRNN(vocab_size=len(vocab), cell="rnn", embed_dim=32, hidden_size=128)
+    logits, _ = model(inputs)
+    charrnn.masked_cross_entropy(logits, targets).backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1e5)
+    assert norm.item() < 10
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters(), strict=True))
