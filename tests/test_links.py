@@ -40,6 +40,15 @@ def test_every_notebook_has_a_colab_badge_in_the_readme():
         assert (ROOT / "notebooks" / name).exists(), f"Colab link to a notebook that does not exist: {name}"
 
 
+def test_every_notebook_is_listed_in_the_readme_table():
+    readme = (ROOT / "README.md").read_text()
+    assert NOTEBOOKS, "no numbered notebooks found"
+    for path in NOTEBOOKS:
+        assert f"](notebooks/{path.name})" in readme, f"README's notebook table does not link {path.name}"
+    for name in re.findall(r"\]\(notebooks/([\w.-]+\.ipynb)\)", readme):
+        assert (ROOT / "notebooks" / name).exists(), f"README links a notebook that does not exist: {name}"
+
+
 def test_binder_link_points_at_the_repository():
     readme = (ROOT / "README.md").read_text()
     assert f"https://mybinder.org/v2/gh/{repository_slug()}/main?urlpath=lab/tree/notebooks" in readme

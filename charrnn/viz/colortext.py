@@ -95,9 +95,7 @@ def save_coloured_text_png(path: str | os.PathLike, text: str, values: Sequence[
                            dpi: int = 110) -> None:
     """The same picture as :func:`coloured_text_html`, as a PNG with a colour bar."""
     import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no global backend switch, nothing left open
     from matplotlib.patches import Rectangle
 
     _check_lengths(text, values)
@@ -109,7 +107,7 @@ def save_coloured_text_png(path: str | os.PathLike, text: str, values: Sequence[
     top, gap, bar, bottom = (0.45 if title else 0.15), 0.3, 0.16, 0.5  # inches
     text_h = rows * line_h
     fig_w, fig_h = width * char_w + 0.6, top + text_h + gap + bar + bottom
-    fig = plt.figure(figsize=(fig_w, fig_h), dpi=dpi)
+    fig = Figure(figsize=(fig_w, fig_h), dpi=dpi)
     ax = fig.add_axes([0.3 / fig_w, (bottom + bar + gap) / fig_h, width * char_w / fig_w, text_h / fig_h])
     ax.set_xlim(0, width)
     ax.set_ylim(rows, 0)
@@ -127,4 +125,3 @@ def save_coloured_text_png(path: str | os.PathLike, text: str, values: Sequence[
     fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=colour_map), cax=bar_ax,
                  orientation="horizontal", label=label)
     fig.savefig(path, dpi=dpi, metadata={"Software": None})
-    plt.close(fig)
