@@ -108,3 +108,13 @@ def student_check_cell_fails(notebook_name: str, exercise_def: str, tmp_path) ->
     with pytest.raises(ExerciseError) as info:
         exec(cells[at + 1], namespace)      # the check cell right after it
     return str(info.value)
+
+
+# A message names the idea, never the line: no solution code in any hint.
+SOLUTION_CODE = ("torch.", "@", ".sum()", ".T ", "log_softmax(", "clip_grad_norm_(", "stoi.get", "dim=")
+
+
+def assert_no_solution_code(message: str) -> None:
+    hint = message.split("Hint:", 1)[-1]
+    leaked = [bit for bit in SOLUTION_CODE if bit in hint]
+    assert leaked == [], f"the hint shows code {leaked}: {hint}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import student_check_cell_fails
+from helpers import assert_no_solution_code, student_check_cell_fails
 
 import charrnn
 from charrnn.course.checks import ExerciseError, check_rnn_step
@@ -36,25 +36,28 @@ def test_accepts_the_library_cell(capsys):
 
 
 @pytest.mark.parametrize("wrong, needle", [
-    (lambda x, h, Wx, bx, Wh, bh: x @ Wx.T + bx + h @ Wh.T + bh, "without the tanh"),
-    (lambda x, h, Wx, bx, Wh, bh: torch.sigmoid(x @ Wx.T + bx + h @ Wh.T + bh), "sigmoid instead of tanh"),
-    (lambda x, h, Wx, bx, Wh, bh: torch.relu(x @ Wx.T + bx + h @ Wh.T + bh), "relu instead of tanh"),
-    (lambda x, h, Wx, bx, Wh, bh: torch.tanh(x @ Wx.T + h @ Wh.T + bh), "without b_x"),
-    (lambda x, h, Wx, bx, Wh, bh: torch.tanh(x @ Wx.T + bx + h @ Wh.T), "without b_h"),
-    (lambda x, h, Wx, bx, Wh, bh: torch.tanh(x @ Wx.T + h @ Wh.T), "without biases"),
-    (lambda x, h, Wx, bx, Wh, bh: torch.tanh(x @ Wx.T + bx + bh), "without W_h h_{t-1}"),
+    (lambda x, h, Wx, bx, Wh, bh: x @ Wx.T + bx + h @ Wh.T + bh, "no nonlinearity"),
+    (lambda x, h, Wx, bx, Wh, bh: torch.sigmoid(x @ Wx.T + bx + h @ Wh.T + bh), "looks like a sigmoid"),
+    (lambda x, h, Wx, bx, Wh, bh: torch.relu(x @ Wx.T + bx + h @ Wh.T + bh), "looks like a relu"),
+    (lambda x, h, Wx, bx, Wh, bh: torch.tanh(x @ Wx.T + h @ Wh.T + bh), "but the input's bias"),
+    (lambda x, h, Wx, bx, Wh, bh: torch.tanh(x @ Wx.T + bx + h @ Wh.T), "but the hidden state's bias"),
+    (lambda x, h, Wx, bx, Wh, bh: torch.tanh(x @ Wx.T + h @ Wh.T), "both biases are missing"),
+    (lambda x, h, Wx, bx, Wh, bh: torch.tanh(x @ Wx.T + bx + bh), "previous state never enters"),
 ])
 def test_wrong_math_is_rejected_with_a_hint(wrong, needle):
     with pytest.raises(ExerciseError, match=r"rnn_step\(x_t\(") as e:
         check_rnn_step(wrong)
     msg = str(e.value)
-    assert "returned" in msg and "expected tanh(" in msg and needle in msg
+    assert "returned" in msg and "expected" in msg and needle in msg
+    assert "tanh(" not in msg  # the formula is the exercise: the message does not spell it out
+    assert_no_solution_code(msg)
 
 
 def test_untransposed_weights_are_told_about_shapes():
     with pytest.raises(ExerciseError, match="raised RuntimeError") as e:
         check_rnn_step(lambda x, h, Wx, bx, Wh, bh: torch.tanh(x @ Wx + bx + h @ Wh + bh))
-    assert "x_t @ W_x.T" in str(e.value) and "(hidden_size, input_size)" in str(e.value)
+    assert "(hidden_size, input_size)" in str(e.value) and "shape of each product" in str(e.value)
+    assert_no_solution_code(str(e.value))
 
 
 def test_wrong_shape_and_type_are_rejected():

@@ -5,7 +5,7 @@ for the student stub."""
 
 import pytest
 import torch
-from helpers import student_check_cell_fails
+from helpers import assert_no_solution_code, student_check_cell_fails
 
 from charrnn.course.checks import ExerciseError, check_temperature_probs
 
@@ -33,8 +33,9 @@ def test_the_library_agrees_where_no_special_token_is_involved(capsys):
 
 
 def test_multiplying_by_tau_is_named():
-    with pytest.raises(ExerciseError, match="divide the logits by the temperature, do not multiply"):
+    with pytest.raises(ExerciseError, match="multiplying the logits by the temperature") as e:
         check_temperature_probs(lambda logits, tau: torch.softmax(logits * tau, dim=-1))
+    assert_no_solution_code(str(e.value))
 
 
 def test_ignoring_tau_is_named():

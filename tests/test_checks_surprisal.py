@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from helpers import student_check_cell_fails
+from helpers import assert_no_solution_code, student_check_cell_fails
 
 from charrnn.course.checks import ExerciseError, check_surprisal_bits
 
@@ -21,11 +21,12 @@ def test_a_correct_answer_passes(capsys):
 @pytest.mark.parametrize("wrong, hint", [
     (lambda logits, t: bits(logits, t) * math.log(2), "nats"),
     (lambda logits, t: -bits(logits, t), "sign is flipped"),
-    (lambda logits, t: torch.softmax(logits, -1).gather(1, t[:, None])[:, 0], "log_softmax"),
+    (lambda logits, t: torch.softmax(logits, -1).gather(1, t[:, None])[:, 0], "really came next"),
 ])
 def test_usual_mistakes_get_a_hint(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
+    with pytest.raises(ExerciseError, match=hint) as e:
         check_surprisal_bits(wrong)
+    assert_no_solution_code(str(e.value))
 
 
 def test_wrong_shape_is_rejected():

@@ -4,7 +4,7 @@ correct step, explains a step that forgets clipping or zeroing, and says
 
 import pytest
 import torch
-from helpers import student_check_cell_fails
+from helpers import assert_no_solution_code, student_check_cell_fails
 
 import charrnn
 from charrnn.course.checks import ExerciseError, check_train_step
@@ -33,8 +33,9 @@ def test_forgetting_to_clip_is_named():
 
 
 def test_forgetting_to_zero_the_gradients_is_caught():
-    with pytest.raises(ExerciseError, match="zero the gradients first"):
+    with pytest.raises(ExerciseError, match="previous step leak") as e:
         check_train_step(lambda *a: step(*a, zero=False))
+    assert_no_solution_code(str(e.value))
 
 
 def test_returning_a_tensor_is_rejected():

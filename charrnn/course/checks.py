@@ -22,7 +22,7 @@ import torch
 from ..batches import pad_sequences
 from ..layers import RNNCell
 from ..metrics import masked_cross_entropy
-from ..vocab import PAD_ID, UNK, CharVocab
+from ..vocab import PAD_ID, CharVocab
 
 __all__ = ["ExerciseError", "check_encode", "check_masked_loss", "check_pad_batch", "check_rnn_step",
            "check_surprisal_bits", "check_temperature_probs", "check_train_step"]
@@ -85,8 +85,9 @@ def check_encode(encode: Callable[[str, dict], Sequence[int]]) -> None:
         stoi = dict(vocab.stoi)  # a copy: a function that mutates stoi is not blamed twice
         expected = vocab.encode(text)
         got = _call("encode", encode, text, stoi, shown=f"{text!r}, stoi",
-                    key_error_hint=f"\nHint: a character missing from stoi must become stoi[{UNK!r}] "
-                         f"(stoi.get(char, unk_id) never raises KeyError).\nstoi = {vocab.stoi}")
+                    key_error_hint=f"\nHint: real text always holds characters the vocabulary never saw. What "
+                         f"should such a character become, and how can you look it up without a KeyError?"
+                         f"\nstoi = {vocab.stoi}")
         ids = _as_int_list(got)
         if ids is None:
             raise ExerciseError(f"encode({text!r}, stoi) returned {got!r} ({type(got).__name__}); "
@@ -95,8 +96,8 @@ def check_encode(encode: Callable[[str, dict], Sequence[int]]) -> None:
             unknown = sorted({c for c in text if c not in vocab.stoi})
             hint = ""
             if unknown:
-                hint = (f"\nHint: {', '.join(map(repr, unknown))} is not in stoi; such characters "
-                        f"must become stoi[{UNK!r}] = {vocab.stoi[UNK]}.")
+                hint = (f"\nHint: {', '.join(map(repr, unknown))} is not in stoi. Which special token stands "
+                        f"for a character the vocabulary does not know?")
             if len(ids) != len(expected):
                 hint += (f"\nHint: the text has {len(text)} characters, so the answer needs "
                          f"{len(expected)} ids, not {len(ids)} (no <bos>/<eos> here).")
@@ -132,10 +133,12 @@ def check_pad_batch(pad_batch: Callable[[list[list[int]], int], torch.Tensor]) -
         got = _call("pad_batch", pad_batch, given, pad_id)
         _expect_tensor(call, got, tuple(expected.shape),
                        f"one row per sequence, as long as the longest\n{expected}",
-                       hint="\nHint: start from torch.full((rows, cols), pad_id).")
+                       hint="\nHint: how many rows and columns does the batch need? Start from a tensor of that "
+                            "size that already holds pad_id everywhere.")
         if got.dtype != torch.long:
             raise ExerciseError(f"{call} returned dtype {got.dtype}, expected torch.int64 (torch.long), "
-                                "the dtype nn.Embedding needs.\nHint: torch.full(..., dtype=torch.long).")
+                                "the dtype nn.Embedding needs.\nHint: ids are whole numbers; which dtype did the "
+                                "tensor get when you created it?")
         if not torch.equal(got, expected):
             raise ExerciseError(f"{call} returned\n{got}\nexpected\n{expected}\n"
                                 f"(each row is its sequence, then pad_id={pad_id} up to the longest length)")
@@ -171,19 +174,22 @@ def _rnn_step_hint(got: torch.Tensor, args) -> str:
     x_t, h_prev, W_x, b_x, W_h, b_h = args
     pre = x_t @ W_x.T + b_x + h_prev @ W_h.T + b_h
     candidates = [
-        (pre, "it matches the formula without the tanh: apply torch.tanh to the sum."),
-        (torch.sigmoid(pre), "it matches sigmoid instead of tanh: the nonlinearity is torch.tanh."),
-        (torch.relu(pre), "it matches relu instead of tanh: the nonlinearity is torch.tanh."),
-        (torch.tanh(pre - b_x), "it matches the formula without b_x: add the input bias."),
-        (torch.tanh(pre - b_h), "it matches the formula without b_h: add the hidden bias."),
-        (torch.tanh(pre - b_x - b_h), "it matches the formula without biases: add b_x and b_h."),
-        (torch.tanh(x_t @ W_x.T + b_x + b_h), "it matches the formula without W_h h_{t-1}: the previous "
-                                              "state must enter the step."),
+        (pre, "it matches the sum with no nonlinearity: h_t must lie in (-1, 1). What squashes it there?"),
+        (torch.sigmoid(pre), "it looks like a sigmoid, whose values lie in (0, 1): which nonlinearity does "
+                             "the formula use, and what is its range?"),
+        (torch.relu(pre), "it looks like a relu, which is never negative: which nonlinearity does the formula "
+                          "use?"),
+        (torch.tanh(pre - b_x), "everything is there but the input's bias: count the terms of the formula."),
+        (torch.tanh(pre - b_h), "everything is there but the hidden state's bias: count the terms of the formula."),
+        (torch.tanh(pre - b_x - b_h), "both biases are missing: count the terms of the formula."),
+        (torch.tanh(x_t @ W_x.T + b_x + b_h), "the previous state never enters the step: without it, what "
+                                              "would the cell remember?"),
     ]
     if W_x.shape[0] == W_x.shape[1]:
         candidates.append((torch.tanh(x_t @ W_x + b_x + h_prev @ W_h + b_h),
-                           "it matches x_t @ W_x + ... without the transposes: the weights are stored as "
-                           "nn.Linear stores them, (out_features, in_features), so use x_t @ W_x.T."))
+                           "it matches the products with the weight matrices the wrong way round: the weights "
+                           "are stored as nn.Linear stores them, (out_features, in_features). With square "
+                           "matrices the shapes fit either way, so check the formula's transposes."))
     for value, hint in candidates:
         if value.shape == got.shape and torch.allclose(got, value, atol=1e-5):
             return "\nHint: " + hint
@@ -216,8 +222,9 @@ def check_rnn_step(rnn_step: Callable[..., torch.Tensor]) -> None:
             if isinstance(cause, RuntimeError) and ("shape" in str(cause) or "size" in str(cause)):
                 raise ExerciseError(
                     f"{e}\nHint: W_x has shape (hidden_size, input_size) = {tuple(args[2].shape)} and W_h "
-                    f"has shape (hidden_size, hidden_size), as in nn.Linear, so x_t @ W_x.T has shape "
-                    f"(batch, hidden_size) = {tuple(expected.shape)}.") from e.__cause__
+                    f"(hidden_size, hidden_size), as nn.Linear stores them, and x_t is (batch, input_size). "
+                    f"Write down the shape of each product: the result must be (batch, hidden_size) = "
+                    f"{tuple(expected.shape)}.") from e.__cause__
             raise
         _expect_tensor(call, got, tuple(expected.shape),
                        "(batch, hidden_size), one new hidden state per row of the batch")
@@ -231,8 +238,7 @@ def check_rnn_step(rnn_step: Callable[..., torch.Tensor]) -> None:
                                     "modifying the inputs in place.")
         got_f = got.detach().to(expected.dtype)
         if not torch.allclose(got_f, expected, atol=1e-5, rtol=1e-4):
-            raise ExerciseError(f"{call} returned\n{got_f}\nexpected tanh(x_t @ W_x.T + b_x + h_prev @ W_h.T + b_h) ="
-                                f"\n{expected}{_rnn_step_hint(got_f, args)}")
+            raise ExerciseError(f"{call} returned\n{got_f}\nexpected\n{expected}{_rnn_step_hint(got_f, args)}")
     print(f"✓ rnn_step is correct: {len(_RNN_STEP_SHAPES)} cases agree with charrnn.RNNCell")
 
 
@@ -267,20 +273,21 @@ def _masked_loss_hint(got: torch.Tensor, logits: torch.Tensor, targets: torch.Te
     flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
     nll = -flat_logits.log_softmax(-1).gather(-1, flat_targets[:, None]).squeeze(-1)
     mask = (flat_targets != PAD_ID).float()
-    average_over_pads = ("it matches the mean over every position, pads included: pad targets are not "
-                         "characters and must not count. Average over the non-pad targets only: "
-                         "(nll * mask).sum() / mask.sum() with mask = targets != pad_id.")
+    average_over_pads = ("it matches the mean over every position, pads included. Pad targets are not "
+                         "characters: which positions should the sum run over, and what should it be "
+                         "divided by?")
     candidates = [
         (nll.mean(), average_over_pads),
         ((nll * mask).sum() / mask.numel(), average_over_pads),
-        ((nll * mask).sum(), "it matches the sum over the non-pad targets: divide by their number, mask.sum()."),
+        ((nll * mask).sum(), "it matches the sum over the non-pad targets. The loss is a mean: divide by their "
+                             "number."),
         (_mean_of_row_means(nll, mask, targets.shape), "it matches the mean of the per-row means: a row with "
-         "many pads then weighs as much as a full one. Divide the sum over the whole batch by the number of "
-         "non-pad targets in the whole batch."),
+         "many pads then weighs as much as a full one. Every real character of the batch should count the same."),
         (-(nll * mask).sum() / mask.sum(), "it has the wrong sign: the loss is minus the mean log-probability, "
                                            "a positive number."),
         ((flat_logits.gather(-1, flat_targets[:, None]).squeeze(-1) * -mask).sum() / mask.sum(),
-         "it matches -logits without log_softmax: take log_softmax(logits, dim=-1) before gather."),
+         "it matches minus the raw logits of the targets: logits are scores, not log-probabilities. What "
+         "turns them into log-probabilities?"),
     ]
     for value, hint in candidates:
         if torch.allclose(got, value.to(got.dtype), atol=1e-5, rtol=1e-4):
@@ -318,13 +325,13 @@ def check_masked_loss(masked_loss: Callable[[torch.Tensor, torch.Tensor, int], t
             hint = ""
             if pads == "row":
                 hint = ("\nHint: this batch has a row made only of padding (targets[-1] is all pad_id). A mean "
-                        "per row divides 0 by 0 there; divide the sum over the whole batch by the number of "
-                        "non-pad targets in the whole batch.")
+                        "per row divides 0 by 0 there: should one row's average matter, or every real "
+                        "character of the batch?")
             raise ExerciseError(f"{call} returned nan, expected {expected.item():.4f}\n"
                                 f"targets =\n{targets}{hint}")
         if not torch.allclose(got_f, expected, atol=1e-5, rtol=1e-4):
             raise ExerciseError(f"{call} returned {got_f.item():.4f}, expected {expected.item():.4f} "
-                                f"(mean of -log_softmax(logits)[target] over the targets != {PAD_ID})\n"
+                                f"(the mean of -ln p(target) over the targets that are not padding)\n"
                                 f"targets =\n{targets}{_masked_loss_hint(got_f, logits, targets)}")
     print(f"✓ masked_loss is correct: {len(_LOSS_CASES)} batches agree with charrnn.masked_cross_entropy")
 
@@ -371,20 +378,21 @@ def check_train_step(train_step: Callable[..., float], clip: float = 0.05) -> No
         masked_cross_entropy(unclipped(inputs)[0], targets).backward()
         unclipped_optimizer.step()
         if not isinstance(loss, float):
-            raise ExerciseError(f"train_step should return the loss as a Python float (loss.item()), "
+            raise ExerciseError(f"train_step should return the loss as a Python float, not a tensor, "
                                 f"got {type(loss).__name__}")
         if abs(loss - expected) > 1e-5 * max(1.0, abs(expected)):
             raise ExerciseError(f"step {step}: train_step returned loss {loss:.5f}, expected {expected:.5f}\n"
-                                "Hint: the loss is charrnn.masked_cross_entropy(logits, targets) of the "
-                                "model's logits, computed before the update.")
+                                "Hint: return the masked loss of this batch as the model scored it before "
+                                "the update.")
         pairs = zip(yours.parameters(), reference.parameters(), strict=True)
         if not all(torch.allclose(a, b, atol=1e-5) for a, b in pairs):
             no_clip = all(torch.allclose(a, b, atol=1e-5)
                           for a, b in zip(yours.parameters(), unclipped.parameters(), strict=True))
-            hint = ("the weights match an update without clipping: call "
-                    "torch.nn.utils.clip_grad_norm_(model.parameters(), clip) between backward() "
-                    "and optimizer.step()" if no_clip else
-                    "zero the gradients first, clip after backward(), and step the optimizer once")
+            hint = ("the weights match an update without clipping: where in the step must the gradient's "
+                    "norm be limited, after the gradients exist and before they are used?" if no_clip else
+                    "go through the five parts of the loop in order: old gradients cleared, forward, loss, "
+                    "backward, clipping, one optimizer step. Which one is missing or out of place? (Do "
+                    "gradients from the previous step leak into this one?)")
             raise ExerciseError(f"after step {step} the weights differ from the reference.\nHint: {hint}.")
     print(f"✓ train_step is correct: {len(batches)} steps agree with charrnn.Trainer.train_step")
 
@@ -407,21 +415,22 @@ def _temperature_hint(got: torch.Tensor, logits: torch.Tensor, tau: float) -> st
     if tau == 0:
         if torch.isnan(got).any() or torch.isinf(got).any():
             return ("\nHint: tau = 0 cannot be divided by (logits / 0 is inf, and softmax of inf is nan). "
-                    "Temperature 0 is the limit tau -> 0, which is greedy: return a one-hot vector with 1.0 "
-                    "at the argmax of the logits (torch.nn.functional.one_hot(logits.argmax(-1), V).float()).")
+                    "What does the distribution tend to as tau -> 0? Treat that limit as its own case: a one-hot "
+                    "vector per row.")
         return ("\nHint: temperature 0 is greedy: all the probability on the argmax of the logits, 0 "
                 "elsewhere (a one-hot vector per row).")
     candidates = [
-        (torch.softmax(logits * tau, dim=-1), "it matches softmax(logits * tau): divide the logits by the "
-                                               "temperature, do not multiply."),
-        (torch.softmax(logits, dim=-1), "it matches softmax(logits), with no temperature at all: divide the "
-                                        "logits by tau before the softmax."),
-        (torch.softmax(logits, dim=-1) ** (1 / tau), "it matches softmax(logits) ** (1 / tau) without "
-                                                      "normalising: the probabilities must add up to 1."),
-        (torch.exp(logits / tau), "it matches exp(logits / tau) without dividing by the sum: use "
-                                  "torch.softmax(logits / tau, dim=-1)."),
-        (torch.softmax(logits / tau, dim=0), "it matches a softmax over the wrong dimension: take it over the "
-                                             "last one (dim=-1), the vocabulary."),
+        (torch.softmax(logits * tau, dim=-1), "it matches multiplying the logits by the temperature: a high "
+                                               "temperature should flatten the distribution. Does yours? Look "
+                                               "at the formula again."),
+        (torch.softmax(logits, dim=-1), "it matches a softmax with no temperature at all: where does tau "
+                                        "enter the formula?"),
+        (torch.softmax(logits, dim=-1) ** (1 / tau), "the values have the right ratios but do not add up to 1: "
+                                                      "a probability distribution must."),
+        (torch.exp(logits / tau), "the values have the right ratios but do not add up to 1: what is the "
+                                  "denominator of the formula for?"),
+        (torch.softmax(logits / tau, dim=0), "it matches a softmax over the wrong dimension: each row (one "
+                                             "distribution over the vocabulary) must add up to 1."),
     ]
     for value, hint in candidates:
         if value.shape == got.shape and torch.allclose(got, value, atol=1e-5):
@@ -479,14 +488,14 @@ def check_surprisal_bits(surprisal_bits: Callable[[torch.Tensor, torch.Tensor], 
         if not torch.allclose(got, expected, atol=1e-4, rtol=1e-4):
             hint = ""
             if torch.allclose(got, nats, atol=1e-4, rtol=1e-4):
-                hint = "these are nats (natural log): divide by ln 2 to get bits."
+                hint = "these are nats (natural log); the question asks for bits. How do the two units relate?"
             elif torch.allclose(got, -expected, atol=1e-4, rtol=1e-4):
                 hint = "the sign is flipped: surprisal is MINUS the log-probability, so it is >= 0."
             elif bool((got < 0).any()):
                 hint = "surprisal is never negative: -log2 of a probability (at most 1) is >= 0."
             else:
-                hint = ("take log_softmax over the last dimension, pick each position's target with "
-                        "gather (or indexing), negate, divide by ln 2.")
+                hint = ("surprisal is about the character that really came next: which probability of each "
+                        "row do you need, and in which unit?")
             raise ExerciseError(f"for targets {targets.tolist()} expected {[round(v, 3) for v in expected.tolist()]}, "
                                 f"got {[round(v, 3) for v in got.tolist()]}\nHint: {hint}")
-    print("✓ surprisal_bits is correct: 3 cases agree with -log_softmax(...).gather(...) / ln 2")
+    print("✓ surprisal_bits is correct: 3 cases agree with the surprisal in bits")
