@@ -28,11 +28,11 @@ def library_encode(text, stoi):
         return charrnn.CharVocab([c for c in stoi if len(c) == 1]).encode(text)
 
 
-def test_checks_accept_the_library(capsys):
-    check_encode(library_encode)
-    check_pad_batch(lambda seqs, pad_id: charrnn.pad_sequences(seqs, pad_id=pad_id))
-    out = capsys.readouterr().out
-    assert "✓ encode is correct" in out and "✓ pad_batch is correct" in out
+def test_checks_refuse_the_library_version():
+    with pytest.raises(ExerciseError, match="would do this exercise for you"):
+        check_encode(library_encode)
+    with pytest.raises(ExerciseError, match="charrnn.batches.pad_sequences, which would do this exercise"):
+        check_pad_batch(lambda seqs, pad_id: charrnn.batches.pad_sequences(seqs, pad_id=pad_id))
 
 
 def test_encode_without_unk_is_rejected_with_a_hint():
@@ -60,10 +60,17 @@ def test_encode_returning_a_string_is_rejected():
         check_encode(lambda text, stoi: text)
 
 
+def hand_pad(seqs, pad_id):
+    out = torch.full((len(seqs), max(map(len, seqs))), pad_id, dtype=torch.long)
+    for row, s in zip(out, seqs):
+        row[:len(s)] = torch.as_tensor(s)
+    return out
+
+
 @pytest.mark.parametrize("wrong, needle", [
-    (lambda seqs, pad_id: charrnn.pad_sequences(seqs, pad_id=0), "pad_id=9"),
-    (lambda seqs, pad_id: charrnn.pad_sequences(seqs, pad_id=pad_id).int(), "torch.long"),
-    (lambda seqs, pad_id: charrnn.pad_sequences(seqs, pad_id=pad_id)[:, :-1], "returned shape"),
+    (lambda seqs, pad_id: hand_pad(seqs, 0), "pad_id=9"),
+    (lambda seqs, pad_id: hand_pad(seqs, pad_id).int(), "torch.long"),
+    (lambda seqs, pad_id: hand_pad(seqs, pad_id)[:, :-1], "returned shape"),
     (lambda seqs, pad_id: [s + [pad_id] for s in seqs], "expected a torch tensor"),
 ])
 def test_wrong_pad_batch_is_rejected(wrong, needle):
@@ -169,3 +176,24 @@ def test_student_command_writes_exercise_versions(tmp_path, capsys):
             assert "NotImplementedError" in text  # every solved exercise became a stub
     assert main(["student", "--notebooks", str(tmp_path / "none"), "--out", str(out)]) == 2
     assert "no such folder of notebooks" in capsys.readouterr().err
+
+
+def test_student_copies_carry_nothing_but_the_text(tmp_path):
+    """No outputs, no saved widget state, no test-runner markers: a student
+    copy is little more than the notebook's own text."""
+    import json
+
+    notebooks = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+    written = make_student_versions(notebooks[0].parent, tmp_path / "student")
+    assert [p.name for p in written] == [p.name for p in notebooks]
+    for path in written:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        assert "widgets" not in nb.metadata, path.name
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.outputs == [] and c.execution_count is None for c in code), path.name
+        assert not any("NBVAL" in c.source for c in code), path.name
+        text = sum(len(c.source.encode("utf-8")) for c in nb.cells)
+        size = path.stat().st_size
+        assert size < 1.15 * text + 3000, f"{path.name}: {size} bytes for {text} bytes of text"
+        json.loads(path.read_text(encoding="utf-8"))  # plain JSON a student's Jupyter opens

@@ -15,7 +15,10 @@ from the message alone, without reading this file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from importlib import import_module
+from unittest import mock
 
 import torch
 
@@ -32,12 +35,56 @@ class ExerciseError(AssertionError):
     """A student's exercise function gave a wrong answer (or none yet)."""
 
 
+# What would do each exercise for the student: while their function runs,
+# these raise an ExerciseError that says so. ("module", "attribute path").
+SHORTCUTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "encode": (("charrnn.vocab", "CharVocab.encode"), ("charrnn.vocab", "CharVocab.encode_array")),
+    "pad_batch": (("charrnn.batches", "pad_sequences"), ("charrnn", "pad_sequences"),
+                  ("torch.nn.utils.rnn", "pad_sequence")),
+    "rnn_step": (("torch.nn", "RNN.forward"), ("torch.nn", "RNNCell.forward"), ("charrnn.layers", "RNNCell.forward"),
+                 ("charrnn.layers", "ScratchRNN.forward")),
+    "masked_loss": (("torch.nn.functional", "cross_entropy"), ("torch.nn.functional", "nll_loss"),
+                    ("torch.nn", "CrossEntropyLoss.forward"), ("torch.nn", "NLLLoss.forward"),
+                    ("charrnn.metrics", "masked_cross_entropy"), ("charrnn", "masked_cross_entropy")),
+    "train_step": (("charrnn.training", "Trainer.train_step"),),
+    "temperature_probs": (("charrnn.sample", "next_char_probs"), ("charrnn", "next_char_probs")),
+    "surprisal_bits": (("torch.nn.functional", "cross_entropy"), ("torch.nn.functional", "nll_loss")),
+}
+
+
+@contextmanager
+def refusing_shortcuts(exercise: str) -> Iterator[None]:
+    """While the block runs, every function in ``SHORTCUTS[exercise]`` raises
+    an :class:`ExerciseError` saying the exercise is to be done by hand."""
+    with ExitStack() as stack:
+        for module_name, path in SHORTCUTS.get(exercise, ()):
+            *owners, attribute = path.split(".")
+            owner = import_module(module_name)
+            for name in owners:
+                owner = getattr(owner, name)
+            label = f"{module_name}.{path}".removesuffix(".forward")
+            stack.enter_context(mock.patch.object(owner, attribute, _refusal(exercise, label)))
+        yield
+
+
+def _refusal(exercise: str, label: str) -> Callable:
+    def refused(*args, **kwargs):
+        raise ExerciseError(f"{exercise} called {label}, which would do this exercise for you. Here the "
+                            "point is to build it yourself from simpler operations; the library version "
+                            "is what your answer is compared with.")
+    return refused
+
+
 def _call(name: str, func: Callable, *args, shown: str | None = None, key_error_hint: str = ""):
     """Call the student's function, turning its exceptions into a message
-    that names the exercise and the input instead of a bare traceback."""
+    that names the exercise and the input instead of a bare traceback.
+    The library and torch functions that would solve it are refused meanwhile."""
     shown = shown if shown is not None else ", ".join(repr(a) for a in args)
     try:
-        return func(*args)
+        with refusing_shortcuts(name):
+            return func(*args)
+    except ExerciseError:
+        raise
     except NotImplementedError:
         raise ExerciseError(
             f"{name} is not implemented yet: replace the `raise NotImplementedError` "

@@ -11,11 +11,16 @@ Each solution region, markers included, becomes one
 ``raise NotImplementedError("your turn")`` at the region's indentation, so the
 exercise's check cell reports "not implemented yet" until the student writes
 the code. Outputs and execution counts are cleared: students run it themselves,
-and the stored outputs would show the solution's results.
+and the stored outputs would show the solution's results. What only the
+project's own tools need goes too: saved widget state (tens of KB per
+notebook), the ``# NBVAL_...`` marker lines, and per-cell execution metadata.
+The file is written compactly (each cell's source as one string, no
+indentation), so a student copy is little more than its text.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -23,6 +28,7 @@ from ..errors import ConfigError, DataError
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 STUB = 'raise NotImplementedError("your turn")'
+NBVAL_MARKER = "# NBVAL_"  # lines such as "# NBVAL_IGNORE_OUTPUT": for the test runner, not for students
 
 __all__ = ["BEGIN", "END", "STUB", "make_student_version", "make_student_versions", "strip_solutions"]
 
@@ -79,12 +85,23 @@ def make_student_version(src: str | os.PathLike, dst: str | os.PathLike) -> int:
         except DataError as e:
             raise DataError(f"{src}, code cell {index}: {e}") from None
         regions += n
-        cell.outputs = []
-        cell.execution_count = None
-        cell.metadata.pop("execution", None)  # timestamps some front ends store
+        _clean_code_cell(cell)
+    nb.metadata.pop("widgets", None)  # saved widget state: the widgets' last values, tens of KB
     dst.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, dst)
+    nbformat.validate(nb)
+    with open(dst, "w", encoding="utf-8") as f:
+        json.dump(nb, f, ensure_ascii=False, separators=(",", ":"))
+        f.write("\n")
     return regions
+
+
+def _clean_code_cell(cell) -> None:
+    """No outputs, no execution count or timing metadata, no test-runner markers."""
+    cell.outputs = []
+    cell.execution_count = None
+    cell.metadata.pop("execution", None)  # timestamps some front ends store
+    lines = cell.source.splitlines(keepends=True)
+    cell.source = "".join(line for line in lines if not line.lstrip().startswith(NBVAL_MARKER)).rstrip("\n")
 
 
 def make_student_versions(src_dir: str | os.PathLike, dst_dir: str | os.PathLike) -> list[Path]:

@@ -1,0 +1,89 @@
+"""Every exercise check refuses the library or torch function that would do
+the exercise for the student, names it, and accepts the hand-written answer;
+the refusal ends with the check."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import charrnn
+from charrnn.course import checks
+from charrnn.course.checks import ExerciseError
+
+LN2 = math.log(2)
+
+
+def hand_masked_loss(logits, targets, pad_id):
+    nll = -logits.log_softmax(-1).gather(-1, targets[..., None]).squeeze(-1)
+    mask = targets != pad_id
+    return (nll * mask).sum() / mask.sum()
+
+
+SHORTCUTS = [
+    ("encode", lambda: checks.check_encode(
+        lambda text, stoi: charrnn.CharVocab([c for c in stoi if len(c) == 1]).encode(text)), "CharVocab.encode"),
+    ("pad_batch", lambda: checks.check_pad_batch(
+        lambda seqs, pad_id: charrnn.pad_sequences(seqs, pad_id=pad_id)), "pad_sequences"),
+    ("pad_batch", lambda: checks.check_pad_batch(
+        lambda seqs, pad_id: torch.nn.utils.rnn.pad_sequence([torch.as_tensor(s) for s in seqs], batch_first=True,
+                                                             padding_value=pad_id)), "pad_sequence"),
+    ("rnn_step", lambda: checks.check_rnn_step(rnn_via_nn_rnncell), "RNNCell"),
+    ("masked_loss", lambda: checks.check_masked_loss(
+        lambda lg, t, p: F.cross_entropy(lg.flatten(0, 1), t.flatten(), ignore_index=p)), "cross_entropy"),
+    ("masked_loss", lambda: checks.check_masked_loss(
+        lambda lg, t, p: F.nll_loss(lg.log_softmax(-1).flatten(0, 1), t.flatten(), ignore_index=p)), "nll_loss"),
+    ("masked_loss", lambda: checks.check_masked_loss(
+        lambda lg, t, p: charrnn.masked_cross_entropy(lg, t)), "masked_cross_entropy"),
+    ("masked_loss", lambda: checks.check_masked_loss(
+        lambda lg, t, p: torch.nn.CrossEntropyLoss(ignore_index=p)(lg.flatten(0, 1), t.flatten())),
+     "CrossEntropyLoss"),
+    ("temperature_probs", lambda: checks.check_temperature_probs(
+        lambda logits, tau: charrnn.next_char_probs(logits, temperature=tau)), "next_char_probs"),
+    ("surprisal_bits", lambda: checks.check_surprisal_bits(
+        lambda logits, t: F.cross_entropy(logits, t, reduction="none") / LN2), "cross_entropy"),
+    ("train_step", lambda: checks.check_train_step(train_step_via_trainer), "Trainer.train_step"),
+]
+
+
+def rnn_via_nn_rnncell(x_t, h_prev, W_x, b_x, W_h, b_h):
+    cell = torch.nn.RNNCell(W_x.shape[1], W_x.shape[0])
+    with torch.no_grad():
+        for p, value in zip(cell.parameters(), (W_x, W_h, b_x, b_h), strict=True):
+            p.copy_(value)
+    return cell(x_t, h_prev)
+
+
+def train_step_via_trainer(model, optimizer, inputs, targets, clip):
+    vocab = charrnn.CharVocab([chr(97 + i) for i in range(model.config.vocab_size - 4)])
+    trainer = charrnn.Trainer(model, vocab, None, config=charrnn.TrainConfig(clip_norm=clip, device="cpu"))
+    trainer.optimizer = optimizer
+    return trainer.train_step(inputs, targets)[0]
+
+
+@pytest.mark.parametrize("exercise, run, name", SHORTCUTS, ids=[f"{e}-{n}" for e, n, _ in
+                                                                   [(s[0], s[2], None) for s in SHORTCUTS]])
+def test_each_shortcut_is_refused_by_name(exercise, run, name):
+    assert any(path.endswith(name) or name in path for _, path in checks.SHORTCUTS[exercise])
+    with pytest.raises(ExerciseError, match="would do this exercise for you") as info:
+        run()
+    assert name in str(info.value) and "Traceback" not in str(info.value)
+
+
+def test_the_hand_written_answer_passes_and_the_library_works_again_afterwards(capsys):
+    checks.check_masked_loss(hand_masked_loss)
+    assert "✓ masked_loss is correct" in capsys.readouterr().out
+    logits, targets = torch.randn(2, 3, 5), torch.tensor([[1, 2, 0], [3, 4, 4]])
+    # outside the check the library is untouched
+    assert torch.allclose(charrnn.masked_cross_entropy(logits, targets), hand_masked_loss(logits, targets, 0))
+    assert F.cross_entropy(logits.flatten(0, 1), targets.flatten()).item() > 0
+
+
+def test_every_exercise_has_shortcuts_listed():
+    exercises = {"encode", "pad_batch", "rnn_step", "masked_loss", "train_step", "temperature_probs",
+                 "surprisal_bits"}
+    assert exercises <= set(checks.SHORTCUTS)
+    assert all(checks.SHORTCUTS[e] for e in exercises)
