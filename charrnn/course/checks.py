@@ -28,7 +28,7 @@ from ..metrics import masked_cross_entropy
 from ..vocab import PAD_ID, CharVocab
 
 __all__ = ["ExerciseError", "check_encode", "check_masked_loss", "check_pad_batch", "check_rnn_step",
-           "check_surprisal_bits", "check_temperature_probs", "check_train_step"]
+           "check_surprisal_bits", "check_temperature_probs", "check_top_p_probs", "check_train_step"]
 
 
 class ExerciseError(AssertionError):
@@ -49,6 +49,7 @@ SHORTCUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "train_step": (("charrnn.training", "Trainer.train_step"),),
     "temperature_probs": (("charrnn.sample", "next_char_probs"), ("charrnn", "next_char_probs")),
     "surprisal_bits": (("torch.nn.functional", "cross_entropy"), ("torch.nn.functional", "nll_loss")),
+    "top_p_probs": (("charrnn.sample", "next_char_probs"), ("charrnn", "next_char_probs")),
 }
 
 
@@ -513,6 +514,70 @@ def check_temperature_probs(temperature_probs: Callable[[torch.Tensor, float], t
             raise ExerciseError(f"{call} returned\n{got_f}\nexpected\n{expected}\nfor logits\n{logits}"
                                 f"{_temperature_hint(got_f, logits, tau)}")
     print(f"✓ temperature_probs is correct: {len(_TEMPERATURE_CASES)} cases agree with the temperature softmax")
+
+
+# ---------------------------------------------------------------------- top-p
+# (probabilities, p): distinct probabilities so the order is unambiguous; one
+# token above p, p = 1 (keep all), a small p, and a batch of rows.
+_TOP_P_CASES = (((0.05, 0.4, 0.1, 0.25, 0.15, 0.05 - 1e-3, 1e-3), 0.9),
+                ((0.3, 0.05, 0.35, 0.2, 0.1), 0.5),
+                ((0.02, 0.95, 0.03), 0.9),
+                ((0.1, 0.2, 0.3, 0.4), 1.0),
+                ((0.5, 0.3, 0.2), 0.05))
+
+
+def _top_p_reference(probs: torch.Tensor, p: float) -> torch.Tensor:
+    """Keep the most likely tokens while the mass before each is below p, renormalised."""
+    sorted_probs, order = probs.sort(-1, descending=True)
+    drop_sorted = (sorted_probs.cumsum(-1) - sorted_probs) >= p
+    kept = probs.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), 0.0)
+    return kept / kept.sum(-1, keepdim=True)
+
+
+def _top_p_hint(got: torch.Tensor, probs: torch.Tensor, p: float, expected: torch.Tensor) -> str:
+    """Name the usual mistake when the wrong answer matches one."""
+    kept_mass = probs[got > 0].sum().item() if got.ndim == 1 else None
+    sums = got.sum(-1)
+    if not torch.allclose(sums, torch.ones_like(sums), atol=1e-4) and torch.allclose(
+            got / sums.unsqueeze(-1), expected, atol=1e-5):
+        return ("\nHint: you kept the right tokens, but their probabilities add up to "
+                f"{sums.flatten()[0].item():.3f}: after dropping the tail, the rest must again add up to 1.")
+    if torch.allclose(got.sort(-1, descending=True).values, expected.sort(-1, descending=True).values, atol=1e-5):
+        return ("\nHint: the right probabilities, in the wrong places: the answer must stay in vocabulary order "
+                "(entry i is still token i), only the tail set to 0.")
+    if kept_mass is not None and kept_mass < p - 1e-6:
+        return (f"\nHint: the tokens you kept hold {kept_mass:.3f} of the mass, less than p = {p}. Top-p keeps "
+                "the smallest set that REACHES p: is the token that crosses p in or out?")
+    if torch.equal(got > 0, probs >= p) or torch.equal(got > 0, probs >= 1 - p):
+        return ("\nHint: top-p is about the total mass of the most likely tokens, not about each token's own "
+                "probability compared with p.")
+    if got.ndim == 1 and bool((got > 0).any()) and probs[got > 0].min() < probs[(got == 0)].max(initial=0.0):
+        return "\nHint: a less likely token was kept while a more likely one was dropped: keep the most likely."
+    return ""
+
+
+def check_top_p_probs(top_p_probs: Callable[[torch.Tensor, float], torch.Tensor]) -> None:
+    """Check ``top_p_probs(probs, p) -> probabilities``: nucleus sampling's
+    filter. Keep the smallest set of most likely tokens whose probabilities
+    add up to at least ``p``, set the others to 0, and renormalise so that
+    the kept ones add up to 1. Works on the last dimension; the input must be
+    left as it was."""
+    for index, (values, p) in enumerate(_TOP_P_CASES):
+        probs = torch.tensor(values, dtype=torch.float32)
+        if index == 1:  # a batch of two rows: the rule applies to each row separately
+            probs = torch.stack([probs, probs.flip(0)])
+        expected = _top_p_reference(probs, p)
+        given = probs.clone()
+        call = f"top_p_probs(probs of shape {tuple(probs.shape)}, p={p})"
+        got = _call("top_p_probs", top_p_probs, given, p, shown=f"probs of shape {tuple(probs.shape)}, p={p}")
+        _expect_tensor(call, got, tuple(expected.shape), "the shape of probs, one probability per token")
+        if not torch.equal(given, probs):
+            raise ExerciseError(f"{call} changed its input; compute a new tensor instead of modifying it in place.")
+        got_f = got.detach().float()
+        if not torch.allclose(got_f, expected, atol=1e-5):
+            raise ExerciseError(f"{call} returned\n{got_f}\nexpected\n{expected}\nfor probs\n{probs}"
+                                f"{_top_p_hint(got_f, probs, p, expected)}")
+    print(f"✓ top_p_probs is correct: {len(_TOP_P_CASES)} cases agree with nucleus filtering")
 
 
 # ------------------------------------------------------------------ surprisal
