@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from importlib import import_module
+from itertools import permutations
 from unittest import mock
 
 import torch
@@ -28,7 +29,8 @@ from ..metrics import masked_cross_entropy
 from ..vocab import PAD_ID, CharVocab
 
 __all__ = ["ExerciseError", "check_encode", "check_masked_loss", "check_pad_batch", "check_rnn_step",
-           "check_surprisal_bits", "check_temperature_probs", "check_top_p_probs", "check_train_step"]
+           "check_lstm_step", "check_surprisal_bits", "check_temperature_probs", "check_top_p_probs",
+           "check_train_step"]
 
 
 class ExerciseError(AssertionError):
@@ -50,6 +52,8 @@ SHORTCUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "temperature_probs": (("charrnn.sample", "next_char_probs"), ("charrnn", "next_char_probs")),
     "surprisal_bits": (("torch.nn.functional", "cross_entropy"), ("torch.nn.functional", "nll_loss")),
     "top_p_probs": (("charrnn.sample", "next_char_probs"), ("charrnn", "next_char_probs")),
+    "lstm_step": (("torch.nn", "LSTM.forward"), ("torch.nn", "LSTMCell.forward"), ("torch.nn", "GRUCell.forward"),
+                  ("torch", "lstm_cell")),
 }
 
 
@@ -578,6 +582,109 @@ def check_top_p_probs(top_p_probs: Callable[[torch.Tensor, float], torch.Tensor]
             raise ExerciseError(f"{call} returned\n{got_f}\nexpected\n{expected}\nfor probs\n{probs}"
                                 f"{_top_p_hint(got_f, probs, p, expected)}")
     print(f"✓ top_p_probs is correct: {len(_TOP_P_CASES)} cases agree with nucleus filtering")
+
+
+# ------------------------------------------------------------------ LSTM cell
+_LSTM_CASES = ((2, 3, 4, 0), (1, 5, 5, 1), (3, 2, 6, 2))  # (batch, E, H, seed): one square case
+
+
+def _lstm_case(batch: int, inputs: int, hidden: int, seed: int):
+    """Random inputs and an ``nn.LSTMCell`` (PyTorch's gate layout: rows
+    i, f, g, o of the stacked weights) that gives the expected answer."""
+    gen = torch.Generator().manual_seed(300 + seed)
+    cell = torch.nn.LSTMCell(inputs, hidden)
+    with torch.no_grad():
+        for param in cell.parameters():
+            param.copy_(torch.randn(param.shape, generator=gen) * 0.5)
+    e_t = torch.randn(batch, inputs, generator=gen)
+    h_prev, c_prev = torch.randn(batch, hidden, generator=gen), torch.randn(batch, hidden, generator=gen)
+    return cell, (e_t, h_prev, c_prev, cell.weight_ih.detach(), cell.bias_ih.detach(),
+                  cell.weight_hh.detach(), cell.bias_hh.detach())
+
+
+def _lstm_variants(args) -> list[tuple[torch.Tensor, torch.Tensor, str]]:
+    """What the usual mistakes compute, with the hint for each."""
+    e_t, h_prev, c_prev, W_ih, b_ih, W_hh, b_hh = args
+    i, f, g, o = (e_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh).chunk(4, dim=-1)
+    i, f, o, g_tanh, g_sig = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(g), torch.sigmoid(g)
+    c = f * c_prev + i * g_tanh
+    return [
+        (o * torch.tanh(c), c, ""),
+        (o * torch.tanh(f * c_prev + i * g_sig), f * c_prev + i * g_sig,
+         "the candidate g_t went through a sigmoid: it is new content, positive or negative. Which "
+         "nonlinearity gives values in (-1, 1)?"),
+        (o * c, c, "h_t matches o_t times c_t itself: the cell state is squashed before the output gate."),
+        (o * torch.tanh(c_prev + i * g_tanh), c_prev + i * g_tanh,
+         "the old cell state passed through untouched: what is the forget gate for?"),
+        (c, o * torch.tanh(c), "h_t and c_t came back swapped: the function returns (h_t, c_t)."),
+        *_lstm_gate_orders(args),
+    ]
+
+
+def _lstm_gate_orders(args) -> list[tuple[torch.Tensor, torch.Tensor, str]]:
+    """The right equations on the four blocks of rows taken in another order."""
+    e_t, h_prev, c_prev, W_ih, b_ih, W_hh, b_hh = args
+    blocks = (e_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh).chunk(4, dim=-1)
+    hint = ("the four gates are taken from the wrong blocks of rows: PyTorch stacks them as input, forget, "
+            "candidate, output, each H rows of the weights.")
+    out = []
+    for order in permutations(range(4)):
+        if order == (0, 1, 2, 3):
+            continue
+        i, f, g, o = (blocks[k] for k in order)
+        c = torch.sigmoid(f) * c_prev + torch.sigmoid(i) * torch.tanh(g)
+        out.append((torch.sigmoid(o) * torch.tanh(c), c, hint))
+    return out
+
+
+def _lstm_hint(h: torch.Tensor, c: torch.Tensor, args) -> str:
+    for want_h, want_c, hint in _lstm_variants(args)[1:]:
+        if h.shape == want_h.shape and torch.allclose(h, want_h, atol=1e-5) and torch.allclose(c, want_c, atol=1e-5):
+            return "\nHint: " + hint
+    return ""
+
+
+def check_lstm_step(lstm_step: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Check ``lstm_step(e_t, h_prev, c_prev, W_ih, b_ih, W_hh, b_hh) ->
+    (h_t, c_t)``, one LSTM step written from its gate equations, against
+    ``nn.LSTMCell`` with the same weights: both outputs, and the gradients
+    that flow back to every input (so the step can be trained)."""
+    for batch, inputs, hidden, seed in _LSTM_CASES:
+        cell, args = _lstm_case(batch, inputs, hidden, seed)
+        given = [a.clone().requires_grad_(True) for a in args]
+        call = f"lstm_step(e_t{tuple(args[0].shape)}, h_prev{tuple(args[1].shape)}, c_prev, W_ih, b_ih, W_hh, b_hh)"
+        got = _call("lstm_step", lstm_step, *given, shown=call[len("lstm_step("):-1])
+        if not (isinstance(got, tuple) and len(got) == 2 and all(isinstance(t, torch.Tensor) for t in got)):
+            raise ExerciseError(f"{call} returned {type(got).__name__}; expected a pair of tensors (h_t, c_t).")
+        h, c = got
+        want_h, want_c = cell(args[0], (args[1], args[2]))
+        for name, value, want in (("h_t", h, want_h), ("c_t", c, want_c)):
+            _expect_tensor(f"{call}[{name}]", value, tuple(want.shape), f"{name}: (batch, hidden)")
+        if not (torch.allclose(h.detach(), want_h.detach(), atol=1e-5) and
+                torch.allclose(c.detach(), want_c.detach(), atol=1e-5)):
+            raise ExerciseError(f"{call} returned h_t\n{h.detach()}\nexpected\n{want_h.detach()}"
+                                f"{_lstm_hint(h.detach(), c.detach(), args)}")
+        _check_lstm_gradients(call, h, c, given)
+    print(f"✓ lstm_step is correct: {len(_LSTM_CASES)} cases agree with nn.LSTMCell, outputs and gradients")
+
+
+def _check_lstm_gradients(call: str, h: torch.Tensor, c: torch.Tensor, given: list[torch.Tensor]) -> None:
+    """Gradients of a fixed function of (h_t, c_t) with respect to every input
+    equal those of the formula: nothing detached, nothing computed twice."""
+    if h.grad_fn is None:
+        raise ExerciseError(f"{call} returned h_t cut off from autograd (no grad_fn), so it could not be trained."
+                            "\nHint: compute with torch operations on the given tensors, without .detach() or "
+                            "torch.no_grad().")
+    grads = torch.autograd.grad((h.sum() + 0.5 * c.sum()), given, allow_unused=True)
+    reference = [a.detach().clone().requires_grad_(True) for a in given]
+    want_h, want_c = _lstm_variants(reference)[0][:2]
+    want = torch.autograd.grad(want_h.sum() + 0.5 * want_c.sum(), reference)
+    names = ("e_t", "h_prev", "c_prev", "W_ih", "b_ih", "W_hh", "b_hh")
+    for name, got_g, want_g in zip(names, grads, want, strict=True):
+        if got_g is None or not torch.allclose(got_g, want_g, atol=1e-4):
+            raise ExerciseError(f"{call}: the gradient with respect to {name} differs from the LSTM's"
+                                f"{' (none flows back)' if got_g is None else ''}.\nHint: is {name} used "
+                                "exactly where the equations use it, and only there?")
 
 
 # ------------------------------------------------------------------ surprisal
