@@ -29,8 +29,8 @@ from ..metrics import masked_cross_entropy
 from ..vocab import PAD_ID, CharVocab
 
 __all__ = ["ExerciseError", "check_encode", "check_masked_loss", "check_pad_batch", "check_rnn_step",
-           "check_lstm_step", "check_surprisal_bits", "check_temperature_probs", "check_top_p_probs",
-           "check_train_step"]
+           "check_char_model", "check_lstm_step", "check_surprisal_bits", "check_temperature_probs",
+           "check_top_p_probs", "check_train_step"]
 
 
 class ExerciseError(AssertionError):
@@ -52,6 +52,7 @@ SHORTCUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "temperature_probs": (("charrnn.sample", "next_char_probs"), ("charrnn", "next_char_probs")),
     "surprisal_bits": (("torch.nn.functional", "cross_entropy"), ("torch.nn.functional", "nll_loss")),
     "top_p_probs": (("charrnn.sample", "next_char_probs"), ("charrnn", "next_char_probs")),
+    "char_model": (("charrnn.model", "CharRNN.forward"),),
     "lstm_step": (("torch.nn", "LSTM.forward"), ("torch.nn", "LSTMCell.forward"), ("torch.nn", "GRUCell.forward"),
                   ("torch", "lstm_cell")),
 }
@@ -582,6 +583,81 @@ def check_top_p_probs(top_p_probs: Callable[[torch.Tensor, float], torch.Tensor]
             raise ExerciseError(f"{call} returned\n{got_f}\nexpected\n{expected}\nfor probs\n{probs}"
                                 f"{_top_p_hint(got_f, probs, p, expected)}")
     print(f"✓ top_p_probs is correct: {len(_TOP_P_CASES)} cases agree with nucleus filtering")
+
+
+# ------------------------------------------------------------ the whole model
+_MODEL_SIZES = {"vocab_size": 11, "embed_dim": 5, "hidden_size": 7}
+
+
+def _model_parameter_counts(V: int, E: int, H: int) -> dict[str, int]:
+    """Embedding V x E, one recurrent layer of k blocks of H(E + H + 2)
+    (k = 1, 3, 4 for RNN, GRU, LSTM), output layer H x V + V."""
+    return {cell: V * E + k * H * (E + H + 2) + H * V + V for cell, k in (("rnn", 1), ("gru", 3), ("lstm", 4))}
+
+
+def _forward(model, x, state=None, what: str = "forward"):
+    out = _call("char_model", model, x, state, shown=f"x{tuple(x.shape)}, {'state' if state is not None else 'None'}")
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], torch.Tensor)):
+        raise ExerciseError(f"the model's {what} returned {type(out).__name__}; expected (logits, state), "
+                            "the logits a tensor of shape (batch, time, vocab_size).")
+    return out
+
+
+def check_char_model(model_class: Callable[..., torch.nn.Module]) -> None:
+    """Check a language model written from parts: ``model_class(vocab_size,
+    embed_dim, hidden_size)`` builds embedding -> one recurrent layer
+    (``nn.RNN``, ``nn.GRU`` or ``nn.LSTM``) -> linear, and ``forward(x,
+    state=None)`` maps ids ``(batch, time)`` to ``(logits, state)``.
+    Checked: the shapes, the parameter count, causality (a later character
+    never changes an earlier logit), independence of the sequences of a
+    batch, and that reading a text in two halves with the state equals
+    reading it whole."""
+    V, E, H = _MODEL_SIZES.values()
+    torch.manual_seed(0)
+    model = _call("char_model", model_class, V, E, H, shown=f"vocab_size={V}, embed_dim={E}, hidden_size={H}")
+    count, counts = sum(p.numel() for p in model.parameters()), _model_parameter_counts(V, E, H)
+    if count not in counts.values():
+        raise ExerciseError(f"the model has {count} parameters; with vocab_size={V}, embed_dim={E}, "
+                            f"hidden_size={H} an RNN, GRU or LSTM model has {counts['rnn']}, {counts['gru']} or "
+                            f"{counts['lstm']}.\nHint: count each part: the embedding table, the recurrent "
+                            "layer, and an output layer with one score (and one bias) per token.")
+    x = torch.randint(V, (3, 9), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logits, _ = _forward(model, x)
+        _expect_tensor(f"{type(model).__name__}(x{tuple(x.shape)})[0]", logits, (3, 9, V),
+                       "one score per token of the vocabulary, at every position of every sequence")
+        if torch.allclose(logits.softmax(-1), logits, atol=1e-6) or (
+                bool((logits >= 0).all()) and torch.allclose(logits.sum(-1), torch.ones(3, 9), atol=1e-4)):
+            raise ExerciseError("the model returns probabilities (each row adds up to 1).\nHint: return the "
+                                "raw scores, the logits: the loss turns them into log-probabilities itself.")
+        _check_model_structure(model, x, logits)
+    print(f"✓ the model is correct: {count} parameters, causal, batch rows independent, state carried")
+
+
+def _check_model_structure(model, x: torch.Tensor, logits: torch.Tensor) -> None:
+    changed = x.clone()
+    changed[:, 5] = (changed[:, 5] + 1) % _MODEL_SIZES["vocab_size"]
+    later, _ = _forward(model, changed)
+    if not torch.allclose(later[:, :5], logits[:, :5], atol=1e-6):
+        raise ExerciseError("changing the character at position 5 changed the logits at positions 0-4: the model "
+                            "looks ahead.\nHint: a prediction may only depend on the characters before it. Does "
+                            "the recurrent layer read the time steps in the order you think?")
+    other_row = x.clone()
+    other_row[0] = (other_row[0] + 1) % _MODEL_SIZES["vocab_size"]
+    mixed, _ = _forward(model, other_row)
+    if not torch.allclose(mixed[1:], logits[1:], atol=1e-6):
+        raise ExerciseError("changing the first sequence of the batch changed the logits of the others: the "
+                            "sequences are mixed.\nHint: the input is (batch, time). Which dimension does your "
+                            "recurrent layer treat as time? (Look up its batch_first option.)")
+    first, state = _forward(model, x[:, :4], what="forward on the first half")
+    if state is None:
+        raise ExerciseError("forward returned no state, so a text cannot be continued.\nHint: return the "
+                            "recurrent layer's final state next to the logits.")
+    second, _ = _forward(model, x[:, 4:], state, what="forward on the second half")
+    if not torch.allclose(torch.cat([first, second], 1), logits, atol=1e-5):
+        raise ExerciseError("reading the text in two halves, the second half starting from the state the first "
+                            "returned, gives other logits than reading it whole.\nHint: is the state argument "
+                            "handed to the recurrent layer, and is the state you return its final one?")
 
 
 # ------------------------------------------------------------------ LSTM cell
