@@ -29,8 +29,8 @@ from ..metrics import masked_cross_entropy
 from ..vocab import PAD_ID, CharVocab
 
 __all__ = ["ExerciseError", "check_encode", "check_masked_loss", "check_pad_batch", "check_rnn_step",
-           "check_char_model", "check_lstm_step", "check_surprisal_bits", "check_temperature_probs",
-           "check_top_p_probs", "check_train_step"]
+           "check_char_model", "check_lstm_step", "check_surprisal_bits", "check_tbptt_step",
+           "check_temperature_probs", "check_top_p_probs", "check_train_step"]
 
 
 class ExerciseError(AssertionError):
@@ -53,6 +53,7 @@ SHORTCUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "surprisal_bits": (("torch.nn.functional", "cross_entropy"), ("torch.nn.functional", "nll_loss")),
     "top_p_probs": (("charrnn.sample", "next_char_probs"), ("charrnn", "next_char_probs")),
     "char_model": (("charrnn.model", "CharRNN.forward"),),
+    "tbptt_step": (("charrnn.training", "Trainer.train_step"),),
     "lstm_step": (("torch.nn", "LSTM.forward"), ("torch.nn", "LSTMCell.forward"), ("torch.nn", "GRUCell.forward"),
                   ("torch", "lstm_cell")),
 }
@@ -448,6 +449,71 @@ def check_train_step(train_step: Callable[..., float], clip: float = 0.05) -> No
                     "gradients from the previous step leak into this one?)")
             raise ExerciseError(f"after step {step} the weights differ from the reference.\nHint: {hint}.")
     print(f"✓ train_step is correct: {len(batches)} steps agree with charrnn.Trainer.train_step")
+
+
+# ------------------------------------------------------- truncated BPTT step
+def _tbptt_setup(seed: int):
+    """A small GRU model, its optimizer, a batch, and an incoming state that
+    is still attached to the graph of an earlier batch (as it would be if
+    nobody detached it)."""
+    from ..model import CharRNN  # local: a model per attempt, identical weights
+
+    torch.manual_seed(seed)
+    model = CharRNN(vocab_size=9, cell="gru", embed_dim=4, hidden_size=6)
+    gen = torch.Generator().manual_seed(seed)
+    inputs, targets = torch.randint(4, 9, (3, 5), generator=gen), torch.randint(4, 9, (3, 5), generator=gen)
+    earlier = torch.randn(1, 3, 6, generator=gen).requires_grad_(True)  # stands for the earlier batches' graph
+    return model, torch.optim.SGD(model.parameters(), lr=0.5), inputs, targets, earlier, torch.tanh(earlier * 2)
+
+
+def check_tbptt_step(tbptt_step: Callable[..., tuple[float, torch.Tensor]]) -> None:
+    """Check ``tbptt_step(model, optimizer, inputs, targets, state, clip) ->
+    (loss, new_state)``: one step of truncated backpropagation through time.
+    The incoming ``state`` carries the context over (the model starts from
+    it, not from zeros), but no gradient may flow back into the batches
+    before (it is detached first), and the returned state is the model's
+    final state, detached, ready for the next batch."""
+    yours, optimizer, inputs, targets, earlier, state = _tbptt_setup(0)
+    reference, ref_optimizer, *_ = _tbptt_setup(0)
+    result = _call("tbptt_step", tbptt_step, yours, optimizer, inputs, targets, state, 1.0,
+                   shown="model, optimizer, inputs(3, 5), targets(3, 5), state, clip=1.0")
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], torch.Tensor)):
+        raise ExerciseError(f"tbptt_step returned {type(result).__name__}; expected (loss, new_state).")
+    loss, new_state = result
+    logits, ref_state = reference(inputs, state.detach())
+    ref_loss = masked_cross_entropy(logits, targets)
+    zero_loss = masked_cross_entropy(reference(inputs)[0], targets).item()
+    ref_optimizer.zero_grad()
+    ref_loss.backward()
+    torch.nn.utils.clip_grad_norm_(reference.parameters(), 1.0)
+    ref_optimizer.step()
+    _check_tbptt_result(float(loss), ref_loss.item(), zero_loss, earlier, new_state, ref_state)
+    if not all(torch.allclose(a, b, atol=1e-5) for a, b in zip(yours.parameters(), reference.parameters(),
+                                                               strict=True)):
+        raise ExerciseError("the weights after your step differ from one clipped update from the carried state."
+                            "\nHint: go through the parts of a training step; the state changes what the model "
+                            "reads, not how it is updated.")
+    print("✓ tbptt_step is correct: the state carries over, the gradient stops at the batch, the update matches")
+
+
+def _check_tbptt_result(loss: float, ref_loss: float, zero_loss: float, earlier: torch.Tensor,
+                        new_state: torch.Tensor, ref_state: torch.Tensor) -> None:
+    if earlier.grad is not None:
+        raise ExerciseError("the gradient flowed back through the incoming state into the earlier batches.\n"
+                            "Hint: keep the state's numbers but cut it off from the graph before using it.")
+    if abs(loss - zero_loss) < 1e-6 and abs(ref_loss - zero_loss) > 1e-4:
+        raise ExerciseError(f"the loss {loss:.5f} is the loss of the model started from zeros: the state did not "
+                            "carry over.\nHint: the model should continue from the state it was given.")
+    if abs(loss - ref_loss) > 1e-5:
+        raise ExerciseError(f"tbptt_step returned loss {loss:.5f}, expected {ref_loss:.5f} (the masked loss of "
+                            "the batch, read from the carried state, before the update).")
+    if new_state.requires_grad or new_state.grad_fn is not None:
+        raise ExerciseError("the returned state is still attached to this batch's graph: the next step would "
+                            "back-propagate into this one.\nHint: what should the next batch receive, the numbers "
+                            "or the graph?")
+    if not torch.allclose(new_state, ref_state.detach(), atol=1e-5):
+        raise ExerciseError("the returned state is not the model's final state after this batch.\nHint: the next "
+                            "batch continues where this one stopped.")
 
 
 # ---------------------------------------------------------------- sampling
