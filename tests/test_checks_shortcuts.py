@@ -87,3 +87,14 @@ def test_every_exercise_has_shortcuts_listed():
                  "surprisal_bits"}
     assert exercises <= set(checks.SHORTCUTS)
     assert all(checks.SHORTCUTS[e] for e in exercises)
+
+
+def test_no_check_docstring_spells_out_a_solution():
+    """help(checks.check_...) is open to students: the docstrings describe
+    what is checked, never the code that passes."""
+    from helpers import SOLUTION_CODE
+
+    for name in checks.__all__:
+        doc = (getattr(checks, name).__doc__ or "").replace("torch.long", "")  # a dtype the answer needs
+        leaked = [bit for bit in SOLUTION_CODE if bit in doc]
+        assert leaked == [], f"{name}'s docstring shows {leaked}"

@@ -254,7 +254,8 @@ def check_rnn_step(rnn_step: Callable[..., torch.Tensor]) -> None:
     """Check ``rnn_step(x_t, h_prev, W_x, b_x, W_h, b_h) -> h_t`` against
     :class:`charrnn.RNNCell`.
 
-    ``h_t = tanh(x_t @ W_x.T + b_x + h_prev @ W_h.T + b_h)``, with ``x_t`` of
+    The step of notebook 02's formula (in math there, not repeated in code
+    here: ``help()`` is open to students), with ``x_t`` of
     shape ``(batch, input_size)``, ``h_prev`` and ``h_t`` of shape
     ``(batch, hidden_size)``, ``W_x`` of shape ``(hidden_size, input_size)``
     and ``W_h`` of shape ``(hidden_size, hidden_size)`` (as ``nn.Linear`` and
