@@ -103,7 +103,7 @@ def student_check_cell_fails(notebook_name: str, exercise_def: str, tmp_path) ->
     cells = [c.source for c in nbformat.read(dst, as_version=4).cells if c.cell_type == "code"]
     at = next(i for i, source in enumerate(cells) if source.startswith(exercise_def))
     assert STUB in cells[at] and "return" not in cells[at]
-    namespace = {"charrnn": charrnn, "checks": checks, "torch": torch}
+    namespace = {"charrnn": charrnn, "checks": checks, "torch": torch, "nn": torch.nn}
     exec(cells[at], namespace)              # the exercise cell, as the student gets it
     with pytest.raises(ExerciseError) as info:
         exec(cells[at + 1], namespace)      # the check cell right after it

@@ -48,3 +48,9 @@ def test_torch_lstm_cell_is_refused():
 def test_a_detached_answer_is_caught():
     with pytest.raises(ExerciseError, match="cut off from autograd"):
         check_lstm_step(lambda *args: tuple(t.detach() for t in lstm(*args)))
+
+
+def test_student_version_of_notebook_03_reports_not_implemented(tmp_path):
+    from helpers import student_check_cell_fails
+
+    assert "not implemented yet" in student_check_cell_fails("03_the_language_model.ipynb", "def lstm_step(", tmp_path)

@@ -71,3 +71,10 @@ def test_the_model_is_left_in_training_mode_and_untouched():
     model_class = make()
     check_char_model(model_class)
     assert torch.is_grad_enabled()
+
+
+def test_student_version_of_notebook_03_reports_not_implemented(tmp_path):
+    from helpers import student_check_cell_fails
+
+    assert "not implemented yet" in student_check_cell_fails("03_the_language_model.ipynb", "class RNNLanguage(",
+                                                             tmp_path)

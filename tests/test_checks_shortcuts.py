@@ -98,3 +98,11 @@ def test_no_check_docstring_spells_out_a_solution():
         doc = (getattr(checks, name).__doc__ or "").replace("torch.long", "")  # a dtype the answer needs
         leaked = [bit for bit in SOLUTION_CODE if bit in doc]
         assert leaked == [], f"{name}'s docstring shows {leaked}"
+
+
+def test_a_check_leaves_the_notebook_random_numbers_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    checks.check_masked_loss(hand_masked_loss)
+    assert torch.equal(torch.rand(3), expected)

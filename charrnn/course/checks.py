@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from functools import wraps
 from importlib import import_module
 from itertools import permutations
 from unittest import mock
@@ -35,6 +36,17 @@ __all__ = ["ExerciseError", "check_encode", "check_masked_loss", "check_pad_batc
 
 class ExerciseError(AssertionError):
     """A student's exercise function gave a wrong answer (or none yet)."""
+
+
+def _keeps_random_state(check: Callable) -> Callable:
+    """Run a check without touching the notebook's random numbers: checks
+    seed their own cases, and the cells after a check must draw what they
+    would have drawn without it."""
+    @wraps(check)
+    def run(*args, **kwargs):
+        with torch.random.fork_rng(devices=[]):
+            return check(*args, **kwargs)
+    return run
 
 
 # What would do each exercise for the student: while their function runs,
@@ -126,6 +138,7 @@ _ENCODE_CHARS = "abcdeT ;.$"
 _ENCODE_CASES = ("abc", "Tea ; bed.", "", "$a$", "cab!", "Zeta ; €")
 
 
+@_keeps_random_state
 def check_encode(encode: Callable[[str, dict], Sequence[int]]) -> None:
     """Check ``encode(text, stoi) -> list[int]`` against :meth:`CharVocab.encode`.
 
@@ -170,6 +183,7 @@ _PAD_CASES = (
 )
 
 
+@_keeps_random_state
 def check_pad_batch(pad_batch: Callable[[list[list[int]], int], torch.Tensor]) -> None:
     """Check ``pad_batch(seqs, pad_id) -> LongTensor`` against
     :func:`charrnn.pad_sequences`.
@@ -250,6 +264,7 @@ def _rnn_step_hint(got: torch.Tensor, args) -> str:
     return ""
 
 
+@_keeps_random_state
 def check_rnn_step(rnn_step: Callable[..., torch.Tensor]) -> None:
     """Check ``rnn_step(x_t, h_prev, W_x, b_x, W_h, b_h) -> h_t`` against
     :class:`charrnn.RNNCell`.
@@ -350,6 +365,7 @@ def _masked_loss_hint(got: torch.Tensor, logits: torch.Tensor, targets: torch.Te
     return ""
 
 
+@_keeps_random_state
 def check_masked_loss(masked_loss: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]) -> None:
     """Check ``masked_loss(logits, targets, pad_id) -> scalar`` against
     :func:`charrnn.masked_cross_entropy`.
@@ -402,6 +418,7 @@ def _train_step_models(seed: int):
     return model, twin
 
 
+@_keeps_random_state
 def check_train_step(train_step: Callable[..., float], clip: float = 0.05) -> None:
     """Check ``train_step(model, optimizer, inputs, targets, clip) -> float``
     against :meth:`charrnn.Trainer.train_step` for three Adam steps.
@@ -467,6 +484,7 @@ def _tbptt_setup(seed: int):
     return model, torch.optim.SGD(model.parameters(), lr=0.5), inputs, targets, earlier, torch.tanh(earlier * 2)
 
 
+@_keeps_random_state
 def check_tbptt_step(tbptt_step: Callable[..., tuple[float, torch.Tensor]]) -> None:
     """Check ``tbptt_step(model, optimizer, inputs, targets, state, clip) ->
     (loss, new_state)``: one step of truncated backpropagation through time.
@@ -558,6 +576,7 @@ def _temperature_hint(got: torch.Tensor, logits: torch.Tensor, tau: float) -> st
     return ""
 
 
+@_keeps_random_state
 def check_temperature_probs(temperature_probs: Callable[[torch.Tensor, float], torch.Tensor]) -> None:
     """Check ``temperature_probs(logits, tau) -> probabilities``, the
     temperature softmax ``p_i = exp(l_i / tau) / sum_j exp(l_j / tau)`` over
@@ -628,6 +647,7 @@ def _top_p_hint(got: torch.Tensor, probs: torch.Tensor, p: float, expected: torc
     return ""
 
 
+@_keeps_random_state
 def check_top_p_probs(top_p_probs: Callable[[torch.Tensor, float], torch.Tensor]) -> None:
     """Check ``top_p_probs(probs, p) -> probabilities``: nucleus sampling's
     filter. Keep the smallest set of most likely tokens whose probabilities
@@ -670,6 +690,7 @@ def _forward(model, x, state=None, what: str = "forward"):
     return out
 
 
+@_keeps_random_state
 def check_char_model(model_class: Callable[..., torch.nn.Module]) -> None:
     """Check a language model written from parts: ``model_class(vocab_size,
     embed_dim, hidden_size)`` builds embedding -> one recurrent layer
@@ -787,6 +808,7 @@ def _lstm_hint(h: torch.Tensor, c: torch.Tensor, args) -> str:
     return ""
 
 
+@_keeps_random_state
 def check_lstm_step(lstm_step: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> None:
     """Check ``lstm_step(e_t, h_prev, c_prev, W_ih, b_ih, W_hh, b_hh) ->
     (h_t, c_t)``, one LSTM step written from its gate equations, against
@@ -831,6 +853,7 @@ def _check_lstm_gradients(call: str, h: torch.Tensor, c: torch.Tensor, given: li
 
 
 # ------------------------------------------------------------------ surprisal
+@_keeps_random_state
 def check_surprisal_bits(surprisal_bits: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
     """Check ``surprisal_bits(logits, targets) -> (n,)``: for each position,
     ``-log2`` of the probability the softmax of ``logits (n, V)`` gives the
