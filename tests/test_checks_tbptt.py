@@ -49,3 +49,9 @@ def test_the_trainer_is_refused():
         return trainer.train_step(inputs, targets)[0], state
     with pytest.raises(ExerciseError, match="Trainer.train_step, which would do this exercise for you"):
         check_tbptt_step(via_trainer)
+
+
+def test_student_version_of_notebook_04_reports_not_implemented(tmp_path):
+    from helpers import student_check_cell_fails
+
+    assert "not implemented yet" in student_check_cell_fails("04_training.ipynb", "def tbptt_step(", tmp_path)
