@@ -94,10 +94,12 @@ def _refusal(exercise: str, label: str) -> Callable:
     return refused
 
 
-def _call(name: str, func: Callable, *args, shown: str | None = None, key_error_hint: str = ""):
+def _call(name: str, func: Callable, *args, shown: str | None = None, key_error_hint: str = "",
+          label: str | None = None):
     """Call the student's function, turning its exceptions into a message
-    that names the exercise and the input instead of a bare traceback.
-    The library and torch functions that would solve it are refused meanwhile."""
+    that names the exercise (``label``, default ``name``) and the input
+    instead of a bare traceback. The library and torch functions that would
+    solve exercise ``name`` are refused meanwhile."""
     shown = shown if shown is not None else ", ".join(repr(a) for a in args)
     try:
         with refusing_shortcuts(name):
@@ -106,11 +108,11 @@ def _call(name: str, func: Callable, *args, shown: str | None = None, key_error_
         raise
     except NotImplementedError:
         raise ExerciseError(
-            f"{name} is not implemented yet: replace the `raise NotImplementedError` "
+            f"{label or name} is not implemented yet: replace the `raise NotImplementedError` "
             "in the cell above with your code, run that cell, then run this one again."
         ) from None
     except Exception as e:  # any bug in the student's code: say where it happened
-        raise ExerciseError(f"{name}({shown}) raised {type(e).__name__}: {e}"
+        raise ExerciseError(f"{label or name}({shown}) raised {type(e).__name__}: {e}"
                             f"{key_error_hint if isinstance(e, KeyError) else ''}") from e
 
 
@@ -683,7 +685,8 @@ def _model_parameter_counts(V: int, E: int, H: int) -> dict[str, int]:
 
 
 def _forward(model, x, state=None, what: str = "forward"):
-    out = _call("char_model", model, x, state, shown=f"x{tuple(x.shape)}, {'state' if state is not None else 'None'}")
+    out = _call("char_model", model, x, state, shown=f"x{tuple(x.shape)}, {'state' if state is not None else 'None'}",
+                label=f"{type(model).__name__}.forward")
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], torch.Tensor)):
         raise ExerciseError(f"the model's {what} returned {type(out).__name__}; expected (logits, state), "
                             "the logits a tensor of shape (batch, time, vocab_size).")
@@ -702,7 +705,9 @@ def check_char_model(model_class: Callable[..., torch.nn.Module]) -> None:
     reading it whole."""
     V, E, H = _MODEL_SIZES.values()
     torch.manual_seed(0)
-    model = _call("char_model", model_class, V, E, H, shown=f"vocab_size={V}, embed_dim={E}, hidden_size={H}")
+    label = getattr(model_class, "__name__", "the model")
+    model = _call("char_model", model_class, V, E, H, shown=f"vocab_size={V}, embed_dim={E}, hidden_size={H}",
+                  label=label)
     count, counts = sum(p.numel() for p in model.parameters()), _model_parameter_counts(V, E, H)
     if count not in counts.values():
         raise ExerciseError(f"the model has {count} parameters; with vocab_size={V}, embed_dim={E}, "
