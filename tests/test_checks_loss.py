@@ -91,3 +91,24 @@ def test_not_implemented_says_so():
 def test_student_version_of_notebook_03_reports_not_implemented(tmp_path):
     message = student_check_cell_fails("03_the_language_model.ipynb", "def masked_loss(", tmp_path)
     assert "not implemented yet" in message
+
+
+def test_targets_shifted_twice_are_named():
+    def shifted_again(logits, targets, pad_id):
+        lg, tg = logits[:, :-1], targets[:, 1:]
+        nll = -lg.log_softmax(-1).gather(-1, tg[..., None]).squeeze(-1)
+        mask = tg != pad_id
+        return (nll * mask).sum() / mask.sum()
+    with pytest.raises(ExerciseError, match="two steps\nahead|two steps ahead") as e:
+        check_masked_loss(shifted_again)
+    assert_no_solution_code(str(e.value))
+
+
+def test_softmax_without_the_log_is_named_by_its_negative_loss():
+    def probabilities(logits, targets, pad_id):
+        p = logits.softmax(-1).gather(-1, targets[..., None]).squeeze(-1)
+        mask = targets != pad_id
+        return -(p * mask).sum() / mask.sum()
+    with pytest.raises(ExerciseError, match="the loss is negative") as e:
+        check_masked_loss(probabilities)
+    assert_no_solution_code(str(e.value))

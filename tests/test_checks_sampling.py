@@ -73,3 +73,11 @@ def test_changing_the_logits_in_place_is_rejected():
 def test_student_version_of_notebook_05_reports_not_implemented(tmp_path):
     message = student_check_cell_fails("05_sampling.ipynb", "def temperature_probs(", tmp_path)
     assert "not implemented yet" in message
+
+
+def test_temperature_after_the_softmax_is_named():
+    with pytest.raises(ExerciseError, match="applied after the softmax") as e:
+        check_temperature_probs(lambda logits, tau: torch.softmax(logits, dim=-1) / tau if tau else
+                                torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float())
+    assert "add up to 2" in str(e.value)
+    assert_no_solution_code(str(e.value))

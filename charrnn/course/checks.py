@@ -360,11 +360,24 @@ def _masked_loss_hint(got: torch.Tensor, logits: torch.Tensor, targets: torch.Te
         ((flat_logits.gather(-1, flat_targets[:, None]).squeeze(-1) * -mask).sum() / mask.sum(),
          "it matches minus the raw logits of the targets: logits are scores, not log-probabilities. What "
          "turns them into log-probabilities?"),
+        (_shifted_twice(logits, targets), "it matches scoring each position against the character two steps "
+         "ahead: the targets are already the next characters, shifted once when the batch was made."),
     ]
     for value, hint in candidates:
         if torch.allclose(got, value.to(got.dtype), atol=1e-5, rtol=1e-4):
             return "\nHint: " + hint
+    if float(got) < 0:
+        return ("\nHint: the loss is negative, but -ln p is never negative for a probability p <= 1. Are those "
+                "log-probabilities, or probabilities?")
     return ""
+
+
+def _shifted_twice(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The masked loss with the targets shifted once more (a common slip)."""
+    lg, tg = logits[:, :-1], targets[:, 1:]
+    nll = -lg.log_softmax(-1).gather(-1, tg[..., None]).squeeze(-1)
+    mask = (tg != PAD_ID).float()
+    return (nll * mask).sum() / mask.sum().clamp_min(1)
 
 
 @_keeps_random_state
@@ -560,6 +573,9 @@ def _temperature_hint(got: torch.Tensor, logits: torch.Tensor, tau: float) -> st
         return ("\nHint: temperature 0 is greedy: all the probability on the argmax of the logits, 0 "
                 "elsewhere (a one-hot vector per row).")
     candidates = [
+        (torch.softmax(logits, dim=-1) / tau, f"the probabilities add up to {1 / tau:g}, not 1: was the "
+                                              "temperature applied after the softmax? It reshapes the scores, "
+                                              "before they become probabilities."),
         (torch.softmax(logits * tau, dim=-1), "it matches multiplying the logits by the temperature: a high "
                                                "temperature should flatten the distribution. Does yours? Look "
                                                "at the formula again."),
