@@ -25,8 +25,6 @@ from tqdm.auto import tqdm
 
 from .sample import generate
 
-EVENTS = ("on_fit_start", "on_validation_end", "on_step_end", "on_fit_end")
-
 
 class Callback:
     """A base class with every event as a method that does nothing."""
@@ -44,6 +42,11 @@ class Callback:
 
     def on_fit_end(self, trainer) -> None:
         """When ``fit`` returns, finished or interrupted."""
+
+
+def due(trainer, every: int) -> bool:
+    """True every ``every`` steps and at the last step of the ``fit`` call."""
+    return trainer.step % every == 0 or trainer.step == trainer.target_step
 
 
 def fire(callbacks, event: str, trainer) -> None:
@@ -104,7 +107,7 @@ class Checkpoints(Callback):
 
     def on_step_end(self, trainer) -> None:
         """Save every ``every`` steps and at the last one."""
-        if trainer.step % self.every == 0 or trainer.step == trainer.target_step:
+        if due(trainer, self.every):
             trainer.save()
 
     def on_fit_end(self, trainer) -> None:
@@ -141,5 +144,5 @@ class SampleEvery(Callback):
 
     def on_step_end(self, trainer) -> None:
         """A sample every ``every`` steps and at the last one."""
-        if trainer.step % self.every == 0 or trainer.step == trainer.target_step:
+        if due(trainer, self.every):
             self._sample(trainer)

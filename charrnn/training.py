@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .callbacks import Checkpoints, ProgressBar, fire
+from .callbacks import Checkpoints, ProgressBar, due, fire
 from .checkpoint import capture_rng_state, load_checkpoint, model_from_checkpoint, restore_rng_state, save_checkpoint
 from .config import TrainConfig
 from .devices import SingleProcess
@@ -262,7 +262,7 @@ class Trainer:
             with StopSignals(hold_always=self.context.is_distributed) as stop:
                 while self.step < self.target_step:
                     self._one_step(stop)
-                    if self.step % self.config.eval_every == 0 or self.step == self.target_step:
+                    if due(self, self.config.eval_every):
                         if self.validate() is not None:
                             fire(hooks, "on_validation_end", self)
                     fire(hooks, "on_step_end", self)

@@ -109,7 +109,7 @@ def make_student_versions(src_dir: str | os.PathLike, dst_dir: str | os.PathLike
     ``dst_dir`` with the same names. Returns the paths written."""
     src_dir, dst_dir = Path(src_dir), Path(dst_dir)
     if src_dir.resolve() == dst_dir.resolve():
-        raise ConfigError(f"{src_dir}: the student versions need another folder")
+        raise ConfigError(f"{src_dir}: the student versions need another folder (--out)")
     written = []
     for src in sorted(src_dir.glob("*.ipynb")):
         make_student_version(src, dst_dir / src.name)
