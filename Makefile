@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lab bench student clean screenshots
+.PHONY: demo test lab bench student grade clean screenshots
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 $(STAMP): requirements.txt pyproject.toml
@@ -27,6 +27,11 @@ test: $(STAMP)
 
 student: $(STAMP)
 	$(BIN)/python -m charrnn student --notebooks notebooks --out student
+
+# Grade a class: SUBMISSIONS holds one folder per student with their notebooks.
+SUBMISSIONS ?= submissions
+grade: $(STAMP)
+	$(BIN)/python -m charrnn grade $(SUBMISSIONS) --out scores.csv
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

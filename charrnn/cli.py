@@ -1,4 +1,4 @@
-"""Command line: ``python -m charrnn {demo,download,prepare,train,sample,evaluate,export,student}``.
+"""Command line: ``python -m charrnn {demo,download,prepare,train,sample,evaluate,export,student,grade}``.
 
 The flags of ``train`` and ``demo`` (and the data flags of ``prepare`` and
 ``evaluate``) are built from the fields of the configs in
@@ -470,6 +470,17 @@ def cmd_student(args) -> None:
           "outputs, widget state and test markers removed")
 
 
+def cmd_grade(args) -> None:
+    """``grade``: autograde a folder of student submissions with nbgrader and
+    write the points per exercise to a CSV."""
+    from .course.grading import grade_submissions
+
+    if not args.notebooks.is_dir():
+        raise CharRNNError(f"{args.notebooks}: no such folder of notebooks")
+    rows = grade_submissions(args.submissions, args.out, args.notebooks, course_dir=args.course_dir)
+    print(f"wrote {args.out}: {len(rows)} student(s), points per exercise, total and max")
+
+
 def cmd_export(args) -> None:
     """``export``: a smaller checkpoint for sampling only (no optimizer
     state, optionally float16 weights), e.g. to ship with the package."""
@@ -602,6 +613,23 @@ def _student_parser(sub) -> None:
     p.set_defaults(func=cmd_student)
 
 
+def _grade_parser(sub) -> None:
+    text = "grade a folder of submitted notebooks into a CSV of points (with nbgrader)"
+    p = sub.add_parser("grade", help=text, description=text + (
+        ": SUBMISSIONS holds one folder per student, named by the student's id, with the notebooks "
+        "handed in under their original names; each notebook runs in a fresh kernel and every "
+        "exercise whose check passes scores its points"))
+    p.add_argument("submissions", type=Path, help="folder with one subfolder of notebooks per student")
+    p.add_argument("--out", type=Path, default=Path("scores.csv"),
+                   help=_with_default("CSV to write: one row per student, one column per exercise", "scores.csv"))
+    p.add_argument("--notebooks", type=Path, default=Path("notebooks"),
+                   help=_with_default("folder of solved notebooks (the answer key and the points)", "notebooks/"))
+    p.add_argument("--course-dir", type=Path, default=None,
+                   help="keep nbgrader's course folder here (gradebook.db, the executed notebooks with every "
+                        "check's message); default: a temporary folder")
+    p.set_defaults(func=cmd_grade)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``charrnn`` parser, one small builder per command (the tests and
     the docs read it too)."""
@@ -617,6 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
     _evaluate_parser(sub)
     _export_parser(sub)
     _student_parser(sub)
+    _grade_parser(sub)
     return parser
 
 

@@ -3,6 +3,7 @@ and stub models with CharRNN's forward signature."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -85,6 +86,22 @@ class NextTokenTable(nn.Module):
         return self.logits[x], state
 
 
+@functools.lru_cache(maxsize=1)
+def student_versions() -> Path:
+    """The student versions of all notebooks, built once per test session
+    (nbgrader takes seconds to build them)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from charrnn.course.student import make_student_versions
+
+    out = Path(tempfile.mkdtemp(prefix="charrnn-test-student-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
+    make_student_versions(Path(__file__).resolve().parents[1] / "notebooks", out)
+    return out
+
+
 def student_check_cell_fails(notebook_name: str, exercise_def: str, tmp_path) -> str:
     """Make the student version of ``notebooks/<notebook_name>``, run its
     exercise cell (the one starting ``exercise_def``) and the check cell
@@ -95,11 +112,9 @@ def student_check_cell_fails(notebook_name: str, exercise_def: str, tmp_path) ->
     import charrnn
     from charrnn.course import checks
     from charrnn.course.checks import ExerciseError
-    from charrnn.course.student import STUB, make_student_version
+    from charrnn.course.student import STUB
 
-    src = Path(__file__).resolve().parents[1] / "notebooks" / notebook_name
-    dst = tmp_path / notebook_name
-    make_student_version(src, dst)
+    dst = student_versions() / notebook_name
     cells = [c.source for c in nbformat.read(dst, as_version=4).cells if c.cell_type == "code"]
     at = next(i for i, source in enumerate(cells) if source.startswith(exercise_def))
     assert STUB in cells[at] and "return" not in cells[at]

@@ -11,11 +11,11 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
-from helpers import assert_no_solution_code
+from helpers import assert_no_solution_code, student_versions
 
 import charrnn
 from charrnn.course.checks import ExerciseError, check_encode, check_pad_batch
-from charrnn.course.student import STUB, make_student_version, make_student_versions, strip_solutions
+from charrnn.course.student import STUB, make_student_version, make_student_versions
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NB01 = NOTEBOOKS / "01_data_and_tokenization.ipynb"
@@ -103,14 +103,37 @@ def test_exercise_error_is_an_assertion_error():
 
 
 # ------------------------------------------------------------------ student
-def test_strip_solutions_keeps_indentation_and_rejects_unbalanced_markers():
-    src = "def f(x):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION\n\nprint(1)"
-    out, n = strip_solutions(src)
-    assert n == 1 and out == f"def f(x):\n    {STUB}\n\nprint(1)"
-    with pytest.raises(ValueError, match="without a matching"):
-        strip_solutions("# BEGIN SOLUTION\nx = 1\n")
-    with pytest.raises(ValueError, match="without a"):
-        strip_solutions("x = 1\n# END SOLUTION\n")
+def _one_exercise_notebook(solution: str, nbgrader: bool = True):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cell = nbformat.v4.new_code_cell(solution)
+    if nbgrader:
+        cell.metadata["nbgrader"] = {"grade": False, "grade_id": "f", "locked": False, "schema_version": 3,
+                                     "solution": True, "task": False}
+    nb.cells = [cell]
+    return nb
+
+
+def test_a_solution_region_keeps_its_indentation(tmp_path):
+    src, dst = tmp_path / "one.ipynb", tmp_path / "student" / "one.ipynb"
+    solved = "def f(x):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION\n\nprint(1)"
+    nbformat.write(_one_exercise_notebook(solved), src)
+    assert make_student_version(src, dst) == 1
+    assert nbformat.read(dst, as_version=4).cells[0].source == f"def f(x):\n    {STUB}\n\nprint(1)"
+
+
+@pytest.mark.parametrize("source, nbgrader, reason", [
+    ("# BEGIN SOLUTION\nx = 1\n", True, "no end solution"),
+    ("x = 1\n# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION\n", True, "nested begin solution"),
+    ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION\n", False, "non-solution cell"),
+], ids=["unclosed", "nested", "unmarked-cell"])
+def test_broken_solution_markers_are_named(tmp_path, source, nbgrader, reason):
+    """A region left open would leak the rest of the cell, solution included;
+    a region in a cell nbgrader does not know as an exercise could not be graded."""
+    src = tmp_path / "one.ipynb"
+    nbformat.write(_one_exercise_notebook(source, nbgrader), src)
+    with pytest.raises(charrnn.DataError, match=f"one.ipynb failed: .*{reason}"):
+        make_student_version(src, tmp_path / "student" / "one.ipynb")
 
 
 def _solution_lines(nb) -> list[str]:
@@ -154,10 +177,9 @@ def test_student_stub_fails_its_check_with_not_implemented(tmp_path):
             exec(cells[at + 1], namespace)   # the check cell right after it
 
 
-def test_make_student_versions_writes_every_notebook(tmp_path):
-    written = make_student_versions(NOTEBOOKS, tmp_path / "out")
+def test_make_student_versions_writes_every_notebook():
+    written = sorted(student_versions().glob("*.ipynb"))
     assert [p.name for p in written] == sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
-    assert all(p.exists() for p in written)
     with pytest.raises(ValueError):
         make_student_versions(NOTEBOOKS, NOTEBOOKS)
 
@@ -178,13 +200,13 @@ def test_student_command_writes_exercise_versions(tmp_path, capsys):
     assert "no such folder of notebooks" in capsys.readouterr().err
 
 
-def test_student_copies_carry_nothing_but_the_text(tmp_path):
+def test_student_copies_carry_nothing_but_the_text():
     """No outputs, no saved widget state, no test-runner markers: a student
     copy is little more than the notebook's own text."""
     import json
 
     notebooks = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-    written = make_student_versions(notebooks[0].parent, tmp_path / "student")
+    written = sorted(student_versions().glob("*.ipynb"))
     assert [p.name for p in written] == [p.name for p in notebooks]
     for path in written:
         nb = nbformat.read(path, as_version=4)

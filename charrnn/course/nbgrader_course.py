@@ -1,0 +1,148 @@
+"""The notebooks as one nbgrader assignment: the solved notebooks are its source.
+
+Why nbgrader: it is the grading tool most Jupyter classrooms already run (with
+JupyterHub and its formgrader), it grades on the instructor's own machine
+without Docker, it keeps points in the notebooks' cell metadata, and during
+grading it puts back the original of every locked cell, so a student who edits
+or deletes a check still gets the real one. The solved notebooks carry that
+metadata: each exercise cell is a nbgrader *solution* cell (its
+``# BEGIN SOLUTION`` region becomes ``raise NotImplementedError("your turn")``),
+and the check cell after it is a locked, autograded cell worth its points. A
+check cell scores its points when it runs without an error, zero otherwise.
+
+A check cell is locked, but a student could still replace the check itself
+from their own cell (``checks.check_rnn_step = lambda f: None``). So the
+source that nbgrader keeps for grading runs every check a second time from a
+freshly reloaded copy of :mod:`charrnn.course.checks`, inside nbgrader's hidden
+tests: students never see those lines, nbgrader restores them before grading.
+
+nbgrader's course folder, under ``root``::
+
+    source/charrnn/NN_*.ipynb       the solved notebooks, prepared below
+    release/charrnn/NN_*.ipynb      what students get (generate_assignment)
+    submitted/<student>/charrnn/    what each student hands in
+    autograded/<student>/charrnn/   their notebooks, executed and scored
+    gradebook.db                    points per exercise per student
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ..errors import ConfigError, DataError
+
+ASSIGNMENT = "charrnn"
+STUB = 'raise NotImplementedError("your turn")'
+NBVAL_MARKER = "# NBVAL_"  # lines such as "# NBVAL_IGNORE_OUTPUT": for the test runner, not for students
+CELL_TIMEOUT_S = 300  # per cell while grading: a student's slow loop fails that cell, not the whole class
+
+__all__ = ["ASSIGNMENT", "STUB", "exercises", "generate_assignment", "nbgrader_api", "prepare_source"]
+
+
+def _hidden_recheck(check_source: str) -> str:
+    """The check cell again, run from a fresh copy of the checks module."""
+    return (check_source.rstrip("\n") + "\n### BEGIN HIDDEN TESTS\n"
+            "import importlib as _importlib\n\n"
+            "import charrnn.course.checks as _graders_checks\n\n"
+            "checks = _importlib.reload(_graders_checks)  # undoes any change a student made to the checks\n"
+            + check_source.rstrip("\n") + "\n### END HIDDEN TESTS")
+
+
+def exercises(nb) -> list[tuple[str, float]]:
+    """``(exercise, points)`` for every autograded cell of a notebook, in order;
+    the exercise is the check's grade id without its ``check_`` prefix."""
+    found = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and cell.cell_type == "code":
+            found.append((meta["grade_id"].removeprefix("check_"), float(meta["points"])))
+    return found
+
+
+def prepare_source(nb):
+    """The solved notebook as nbgrader's source: no outputs, widget state, test
+    markers or timing metadata, and a hidden re-check in every check cell."""
+    nb.metadata.pop("widgets", None)  # saved widget state: the widgets' last values, tens of KB
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.outputs, cell.execution_count = [], None
+        cell.metadata.pop("execution", None)  # timestamps some front ends store
+        lines = cell.source.splitlines(keepends=True)
+        cell.source = "".join(line for line in lines if not line.lstrip().startswith(NBVAL_MARKER)).rstrip("\n")
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.source = _hidden_recheck(cell.source)
+    return nb
+
+
+def nbgrader_api(root: str | os.PathLike):
+    """An nbgrader API on the course folder ``root``, configured for these
+    notebooks (our stub, no Docker, missing check cells put back)."""
+    try:
+        from nbgrader.apps import NbGraderAPI
+    except ImportError:
+        raise ConfigError("student versions and grading need nbgrader: pip install 'charrnn[course]' "
+                          "(or the pinned requirements.txt)") from None
+    from traitlets.config import Config
+
+    config = Config()
+    config.CourseDirectory.root = str(Path(root).resolve())
+    config.CourseDirectory.course_id = ASSIGNMENT
+    config.ClearSolutions.code_stub = {"python": STUB}
+    config.Execute.timeout = CELL_TIMEOUT_S
+    config.OverwriteCells.add_missing_cells = True  # a deleted check cell is graded all the same
+    config.NbGraderAPI.log_level = "WARN"
+    return NbGraderAPI(config=config)
+
+
+@contextlib.contextmanager
+def _scripts_on_path() -> Iterator[None]:
+    """nbgrader runs the ``alembic`` script by name: put this Python's scripts
+    folder (the virtual environment's ``bin``) first on PATH meanwhile."""
+    before = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), before])
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = before
+
+
+def run_step(step: Callable[[], dict], what: str) -> None:
+    """Run one nbgrader API call; when it fails, raise :class:`DataError`
+    naming ``what`` failed and nbgrader's reason (the exception in its log)."""
+    with _scripts_on_path(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not in session")  # nbgrader's own SQLAlchemy chatter
+        warnings.filterwarnings("ignore", message="Cell is missing an id")  # a check cell nbgrader put back
+        result = step()
+    if not result.get("success"):
+        lines = [line.strip() for line in (result.get("log") or "").splitlines() if line.strip()]
+        reasons = [line for line in lines if not line.startswith("[")] or lines or ["nbgrader gave no reason"]
+        raise DataError(f"{what} failed: {reasons[-1]}")
+
+
+def generate_assignment(notebooks: list[Path], root: str | os.PathLike) -> list[Path]:
+    """Lay out the course folder ``root`` with ``notebooks`` as the assignment's
+    source and run nbgrader's generate_assignment. Returns the released
+    (student) notebooks, in the order given."""
+    import nbformat
+
+    source = Path(root) / "source" / ASSIGNMENT
+    if source.exists():
+        shutil.rmtree(source)
+    source.mkdir(parents=True)
+    for path in notebooks:
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except ValueError as e:  # nbformat's NotJSONError and friends
+            raise DataError(f"{path}: not a readable notebook ({e})") from None
+        nbformat.write(prepare_source(nb), source / path.name)
+    api = nbgrader_api(root)
+    run_step(lambda: api.generate_assignment(ASSIGNMENT, force=True, create=True),
+             f"preparing the student versions of {', '.join(p.name for p in notebooks)}")
+    return [Path(root) / "release" / ASSIGNMENT / path.name for path in notebooks]

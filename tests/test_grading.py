@@ -1,0 +1,140 @@
+"""Grading a class with nbgrader: ``python -m charrnn grade`` on fabricated
+submissions gives the expected points, exercise by exercise.
+
+Four students hand in:
+
+- ``solved``: the solved notebooks (the reference answers), all of them;
+- ``untouched``: the student versions exactly as handed out;
+- ``one_mistake``: notebooks 02 and 03 solved, except that ``masked_loss``
+  takes the softmax without the log;
+- ``tamperer``: notebook 02 with a wrong ``rnn_step``, the check replaced from
+  their own cell and the check cell emptied; notebook 01 with a right
+  ``encode`` and its check cell deleted.
+
+Grading runs every notebook in a fresh kernel, so this is the slowest test
+file (about two minutes on two cores).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from helpers import student_versions
+
+from charrnn.cli import main
+from charrnn.course.grading import score_columns
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+GRADED = [p for p in sorted(NOTEBOOKS.glob("*.ipynb")) if "BEGIN SOLUTION" in p.read_text(encoding="utf-8")]
+NB01, NB02, NB03 = (NOTEBOOKS / n for n in ("01_data_and_tokenization.ipynb", "02_rnn_cell_from_scratch.ipynb",
+                                            "03_the_language_model.ipynb"))
+
+
+def _edit(src: Path, dst: Path, edit) -> None:
+    nb = nbformat.read(src, as_version=4)
+    nb.cells = [c for c in (edit(cell) for cell in nb.cells) if c is not None]
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, dst)
+
+
+def _without_log(cell):
+    if cell.source.startswith("def masked_loss("):
+        assert "log_softmax(" in cell.source
+        cell.source = cell.source.replace("log_softmax(", "softmax(")
+    return cell
+
+
+def _tampered_rnn_step(cell):
+    if cell.source.startswith("def rnn_step("):
+        cell.source = cell.source.replace('raise NotImplementedError("your turn")',
+                                          "return torch.tanh(x_t @ W_x + h_prev @ W_h)\n\n"
+                                          "checks.check_rnn_step = lambda f: None  # no check, no failure")
+    elif cell.source.startswith("checks.check_rnn_step("):
+        cell.source = "pass"
+    return cell
+
+
+def _encode_without_its_check(cell):
+    if cell.source.startswith("def encode("):
+        cell.source = cell.source.replace('raise NotImplementedError("your turn")',
+                                          'return [stoi.get(c, stoi["<unk>"]) for c in text]')
+    elif cell.source.startswith("checks.check_encode("):
+        return None
+    return cell
+
+
+@pytest.fixture(scope="module")
+def scores(tmp_path_factory) -> dict[str, dict[str, float]]:
+    submissions = tmp_path_factory.mktemp("submissions")
+    for student in ("solved", "untouched", "one_mistake", "tamperer"):
+        (submissions / student).mkdir()
+    for path in GRADED:
+        shutil.copy(path, submissions / "solved" / path.name)
+        shutil.copy(student_versions() / path.name, submissions / "untouched" / path.name)
+    shutil.copy(NB02, submissions / "one_mistake" / NB02.name)
+    _edit(NB03, submissions / "one_mistake" / NB03.name, _without_log)
+    _edit(student_versions() / NB02.name, submissions / "tamperer" / NB02.name, _tampered_rnn_step)
+    _edit(student_versions() / NB01.name, submissions / "tamperer" / NB01.name, _encode_without_its_check)
+    out = submissions.parent / "scores.csv"
+    assert main(["grade", str(submissions), "--out", str(out), "--notebooks", str(NOTEBOOKS),
+                 "--course-dir", str(submissions.parent / "course")]) == 0
+    with open(out, newline="", encoding="utf-8") as f:
+        return {row.pop("student"): {k: float(v) for k, v in row.items()} for row in csv.DictReader(f)}
+
+
+def _points() -> dict[str, float]:
+    return {column: points for column, _, _, points in score_columns(GRADED)}
+
+
+def test_every_exercise_has_points_and_a_column():
+    points = _points()
+    assert len(points) == 11 and all(p >= 1 for p in points.values())
+    assert list(points)[:3] == ["01.encode", "01.pad_batch", "02.rnn_step"]
+
+
+def test_a_solved_notebook_scores_full_marks(scores):
+    points = _points()
+    assert scores["solved"] == {**points, "total": sum(points.values()), "max": sum(points.values())}
+
+
+def test_the_untouched_student_version_scores_zero(scores):
+    assert scores["untouched"]["total"] == 0
+    assert all(v == 0 for k, v in scores["untouched"].items() if k != "max")
+
+
+def test_one_mistake_loses_exactly_that_exercises_points(scores):
+    points = _points()
+    handed_in = {k: v for k, v in points.items() if k.startswith(("02.", "03."))}
+    expected = {k: (0.0 if k == "03.masked_loss" else v) for k, v in handed_in.items()}
+    got = {k: v for k, v in scores["one_mistake"].items() if k in points}
+    assert got == {**dict.fromkeys(points, 0.0), **expected}
+    assert scores["one_mistake"]["total"] == sum(handed_in.values()) - points["03.masked_loss"]
+
+
+def test_a_check_replaced_or_deleted_by_the_student_still_grades(scores):
+    """The tamperer's own `checks.check_rnn_step = ...` and emptied check
+    cell do not save a wrong answer; a deleted check cell is put back and
+    grades a right one."""
+    got = scores["tamperer"]
+    assert got["02.rnn_step"] == 0
+    assert got["01.encode"] == _points()["01.encode"]
+    assert got["total"] == _points()["01.encode"]
+
+
+def test_grading_keeps_the_executed_notebooks_with_the_checks_messages(scores, tmp_path_factory):
+    course = next(p for p in tmp_path_factory.getbasetemp().rglob("course") if p.is_dir())
+    graded = json.loads((course / "autograded" / "one_mistake" / "charrnn" / NB03.name).read_text(encoding="utf-8"))
+    text = json.dumps(graded["cells"])
+    assert "masked_loss" in text and "Hint" in text
+
+
+def test_grading_names_a_missing_folder(tmp_path, capsys):
+    assert main(["grade", str(tmp_path / "nobody"), "--out", str(tmp_path / "s.csv"),
+                 "--notebooks", str(NOTEBOOKS)]) == 2
+    assert "no such folder of submissions" in capsys.readouterr().err
