@@ -138,3 +138,27 @@ def test_grading_names_a_missing_folder(tmp_path, capsys):
     assert main(["grade", str(tmp_path / "nobody"), "--out", str(tmp_path / "s.csv"),
                  "--notebooks", str(NOTEBOOKS)]) == 2
     assert "no such folder of submissions" in capsys.readouterr().err
+
+
+def test_the_readme_table_lists_the_points_of_the_notebooks():
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| notebook | exercises (points) |"):]
+    table = table[:table.index("\n\n")]
+    listed = {}
+    for number, exercises in re.findall(r"^\| (\d\d) \| (.+) \|$", table, flags=re.M):
+        for name, points in re.findall(r"`(\w+)` \((\d+)\)", exercises):
+            listed[f"{number}.{'char_model' if name == 'RNNLanguage' else name}"] = float(points)
+    assert listed == _points()
+
+
+def test_student_versions_lock_the_checks_and_leave_the_exercises_open():
+    for path in GRADED:
+        nb = nbformat.read(student_versions() / path.name, as_version=4)
+        graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+        assert graded and len(graded) == len(answers), path.name
+        assert all(c.metadata.get("editable") is False and c.metadata.get("deletable") is False for c in graded)
+        assert all(c.metadata.get("editable", True) for c in answers)
+        assert not any("HIDDEN TESTS" in c.source or "_graders_checks" in c.source for c in nb.cells), path.name
