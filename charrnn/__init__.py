@@ -40,7 +40,7 @@ from .data import (
     write_records,
 )
 from .devices import pick_device
-from .errors import CharRNNError, CheckpointError, ConfigError, DataError, ModelError
+from .errors import CharRNNError, CheckpointError, ConfigError, DataError, MissingDependencyError, ModelError
 
 # 2. the network
 from .layers import RNNCell, ScratchRNN
@@ -63,7 +63,7 @@ __version__ = "0.1.0"
 __all__ = [
     # settings and errors
     "DataConfig", "ModelConfig", "TrainConfig",
-    "CharRNNError", "CheckpointError", "ConfigError", "DataError", "ModelError",
+    "CharRNNError", "CheckpointError", "ConfigError", "DataError", "MissingDependencyError", "ModelError",
     # 1. text -> characters -> ids
     "BOS", "EOS", "PAD", "SPECIAL_TOKENS", "UNK", "CharVocab",
     "HashSplit", "ReadStats", "default_corpus_path", "format_record", "iter_records",

@@ -27,7 +27,7 @@ from .checkpoint import load_checkpoint, load_model, model_from_checkpoint, save
 from .config import DataConfig, ModelConfig, TrainConfig
 from .data import ReadStats, format_record, load_records, split_records, write_records
 from .devices import pick_device
-from .errors import CharRNNError, ConfigError, DataError
+from .errors import DISTRIBUTION, CharRNNError, ConfigError, DataError, require
 from .metrics import evaluate
 from .model import CharRNN
 from .sample import generate_batch
@@ -385,6 +385,13 @@ def cmd_sample(args) -> None:
     print("\n\n".join(texts))
 
 
+def _evaluate_with_progress(args, model, corpus: EncodedCorpus, config: DataConfig):
+    """The loss over every record, with a bar in characters: each record of
+    n tokens scores n - 1 next-token targets."""
+    return evaluate(model, RecordBatches(corpus, config.batch_size, shuffle=False),
+                    progress=not args.no_progress, total_chars=corpus.num_tokens - len(corpus))
+
+
 def _evaluate_prepared(args, config: DataConfig, model, vocab) -> None:
     """``evaluate --data DIR`` on a prepared directory: its ids are scored as
     they are, so they must mean the same characters as the model's."""
@@ -401,7 +408,7 @@ def _evaluate_prepared(args, config: DataConfig, model, vocab) -> None:
     if config.limit is not None and config.limit < len(corpus):
         corpus = EncodedCorpus(corpus.ids, corpus.offsets[:config.limit + 1])
     print(f"{config.data}: evaluating {len(corpus):,} records ({split} split, {corpus.num_tokens:,} tokens)")
-    report = evaluate(model, RecordBatches(corpus, config.batch_size, shuffle=False))
+    report = _evaluate_with_progress(args, model, corpus, config)
     print(f"{'model':>6}: {report}")
     if len(corpus) <= _COMPRESSOR_RECORDS:
         _compare_compressors([vocab.decode(corpus.record(i).tolist()) for i in range(len(corpus))], report)
@@ -430,7 +437,7 @@ def cmd_evaluate(args) -> None:
     texts = sorted((format_record(r) for r in records), key=len)
     corpus = EncodedCorpus.from_texts(texts, vocab)
     print(f"{stats.summary()}; evaluating {len(texts)} records ({args.split})")
-    report = evaluate(model, RecordBatches(corpus, config.batch_size, shuffle=False))
+    report = _evaluate_with_progress(args, model, corpus, config)
     print(f"{'model':>6}: {report}")
     _compare_compressors(texts, report)
     if corpus.unknown_count:
@@ -457,6 +464,8 @@ def _word_check(args, model, vocab, reference: list[dict]) -> None:
 def cmd_student(args) -> None:
     """``student``: exercise versions of the solved notebooks, solutions
     replaced by ``raise NotImplementedError``, for handing out."""
+    require("nbformat", "course", "charrnn student")
+    require("nbgrader", "course", "charrnn student")
     from .course.student import make_student_versions
 
     if not args.notebooks.is_dir():
@@ -473,6 +482,8 @@ def cmd_student(args) -> None:
 def cmd_grade(args) -> None:
     """``grade``: autograde a folder of student submissions with nbgrader and
     write the points per exercise to a CSV."""
+    require("nbformat", "course", "charrnn grade")
+    require("nbgrader", "course", "charrnn grade")
     from .course.grading import grade_submissions
 
     if not args.notebooks.is_dir():
@@ -518,8 +529,8 @@ def _prepare_parser(sub) -> None:
 def _download_parser(sub) -> None:
     text = "download the arXiv snapshot (arxiv.zip) from Kaggle with Kaggle's client"
     p = sub.add_parser("download", help=text, description=text + (
-        "; needs `pip install kaggle` and an API token in ~/.kaggle/kaggle.json "
-        "(or KAGGLE_USERNAME/KAGGLE_KEY)"))
+        f"; needs `pip install '{DISTRIBUTION}[kaggle]'` and a Kaggle API token (KAGGLE_API_TOKEN, "
+        "~/.kaggle/access_token, or a legacy ~/.kaggle/kaggle.json)"))
     p.add_argument("--dir", type=Path, default=Path("data"),
                    help=_with_default("folder to put arxiv.zip in", "data/"))
     p.set_defaults(func=cmd_download)
@@ -579,6 +590,7 @@ def _evaluate_parser(sub) -> None:
                                       "hashed id (--val-fraction)", "all"))
     p.add_argument("--device", type=_device_name, default="cpu",
                    help=_with_default("auto, cpu, cuda, cuda:1 or mps", "cpu"))
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("word check")
     g.add_argument("--word-temperatures", type=float, nargs="+", metavar="T",
                    help="also generate samples at these temperatures and report the share of their "

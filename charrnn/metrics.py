@@ -64,13 +64,21 @@ class LossReport:
 
 
 def evaluate(model: torch.nn.Module, data, device: torch.device | str | None = None,
-             max_batches: int | None = None) -> LossReport:
+             max_batches: int | None = None, progress: bool = False,
+             total_chars: int | None = None) -> LossReport:
     """Mean cross-entropy of ``model`` over ``data``: a batcher (anything with
     ``eval_batches()``) or an iterable of ``(inputs, targets)``. Each batch
-    starts from a fresh state. The model is put back in the mode it was in."""
+    starts from a fresh state. The model is put back in the mode it was in.
+
+    ``progress=True`` shows a bar in scored characters (of ``total_chars``
+    when given): on a large file and a large model this takes minutes, and a
+    silent terminal looks like a hang."""
+    from tqdm.auto import tqdm
+
     batches: Iterable = data.eval_batches() if hasattr(data, "eval_batches") else data
     total, count = 0.0, 0
-    with evaluating(model) as model_device:
+    with evaluating(model) as model_device, tqdm(total=total_chars, unit="char", unit_scale=True,
+                                                 desc="evaluating", disable=not progress, leave=False) as bar:
         device = device or model_device
         for i, (inputs, targets) in enumerate(batches):
             if max_batches is not None and i >= max_batches:
@@ -78,7 +86,9 @@ def evaluate(model: torch.nn.Module, data, device: torch.device | str | None = N
             logits, _ = model(inputs.to(device))
             targets = targets.to(device)
             total += masked_cross_entropy(logits, targets, reduction="sum").item()
-            count += int((targets != PAD_ID).sum())
+            scored = int((targets != PAD_ID).sum())
+            count += scored
+            bar.update(scored)
     if count == 0:
         raise DataError("nothing to evaluate: the data holds no non-pad target")
     return LossReport(total / count, count)

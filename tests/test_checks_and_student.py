@@ -218,4 +218,5 @@ def test_student_copies_carry_nothing_but_the_text():
         text = sum(len(c.source.encode("utf-8")) for c in nb.cells)
         size = path.stat().st_size
         assert size < 1.15 * text + 3000, f"{path.name}: {size} bytes for {text} bytes of text"
+        assert size < 30_000, f"{path.name}: a student copy of {size} bytes; keep each under 30 KB"
         json.loads(path.read_text(encoding="utf-8"))  # plain JSON a student's Jupyter opens

@@ -154,6 +154,19 @@ def test_evaluate_prints_the_report(trained, capsys):
     assert "nats" in out and "bits/char" in out and "perplexity" in out
 
 
+def test_evaluate_shows_progress_in_characters(trained, capsys):
+    """Evaluating a large file takes minutes: a bar in scored characters says
+    how far it is (on stderr; --no-progress turns it off)."""
+    import re
+
+    assert main(["evaluate", "--checkpoint", str(trained["path"])]) == 0
+    err = capsys.readouterr().err
+    done = re.findall(r"evaluating: 100%.*?(\d+(?:\.\d+)?k?)/(\d+(?:\.\d+)?k?) ", err)
+    assert done and done[-1][0] == done[-1][1], err[-300:]
+    assert main(["evaluate", "--checkpoint", str(trained["path"]), "--no-progress"]) == 0
+    assert "evaluating:" not in capsys.readouterr().err
+
+
 def test_evaluate_reports_characters_outside_the_vocabulary(trained, write_jsonl, capsys):
     data = write_jsonl([{"id": "u", "title": "Ωμέγα", "abstract": "ΑΒΓ and plain text",
                          "categories": "math.CO"}])
@@ -339,3 +352,25 @@ def test_module_entry_point():
     assert result.stdout.startswith("usage: charrnn")
     for command in ("prepare", "train", "sample", "evaluate"):
         assert command in result.stdout
+
+
+@pytest.mark.parametrize("command", ["student", "grade"])
+@pytest.mark.parametrize("hidden", ["nbformat", "nbgrader"])
+def test_a_missing_optional_dependency_is_one_line_naming_the_extra(command, hidden, tmp_path, monkeypatch, capsys):
+    """No traceback: the command says which package is missing and which
+    extra installs it."""
+    monkeypatch.setitem(sys.modules, hidden, None)  # `import <hidden>` raises ModuleNotFoundError
+    argv = [command, "--out", str(tmp_path / "out")] + ([str(tmp_path)] if command == "grade" else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"charrnn {command} needs {hidden}, which is not installed: pip install 'charrnn-course[course]'" in err
+
+
+def test_a_broken_optional_dependency_names_what_it_lacks(tmp_path, monkeypatch):
+    (tmp_path / "brokenpkg").mkdir()
+    (tmp_path / "brokenpkg" / "__init__.py").write_text("import charrnn_test_missing_module\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(charrnn.MissingDependencyError, match="installed but cannot be imported: it needs "
+                                                             "charrnn_test_missing_module"):
+        charrnn.errors.require("brokenpkg", "course", "this test")

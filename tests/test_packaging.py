@@ -86,3 +86,58 @@ def test_default_corpus_exists_inside_the_package():
     assert path.suffix == ".jsonl"
     assert Path(charrnn.__file__).resolve().parent in path.resolve().parents
     assert len(path.read_text(encoding="utf-8").splitlines()) == 150
+
+
+def _pyproject() -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def test_the_version_is_written_once():
+    """pyproject reads it from charrnn/__init__.py; CITATION.cff must agree."""
+    project = _pyproject()["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert _pyproject()["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "charrnn.__version__"}
+    citation = re.search(r'^version:\s*"?([^"\s]+)"?\s*$', (ROOT / "CITATION.cff").read_text(encoding="utf-8"), re.M)
+    assert citation and citation.group(1) == charrnn.__version__
+
+
+def test_licences_are_declared():
+    project = _pyproject()["project"]
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
+    content = (ROOT / "LICENSE-CONTENT.md").read_text(encoding="utf-8")
+    assert "CC BY 4.0" in content and "creativecommons.org/licenses/by/4.0" in content
+    assert "license: MIT" in (ROOT / "CITATION.cff").read_text(encoding="utf-8")
+    assert (ROOT / "charrnn" / "py.typed").exists() and "py.typed" in _pyproject()["tool"]["setuptools"][
+        "package-data"]["charrnn"]
+
+
+# An install hint for this project, in any file a person reads: `pip install 'NAME[extra]'`,
+# `pip install NAME`, or a direct reference `NAME @ git+...`.
+_HINT = re.compile(r"""pip install\s+(?:--\S+\s+)*['"]?(charrnn[\w.-]*)|['"](charrnn[\w.-]*)\s*@\s*git\+""")
+
+
+def _install_hints() -> list[tuple[str, str]]:
+    files = [ROOT / "README.md", ROOT / "instructor" / "README.md", *sorted((ROOT / "charrnn").rglob("*.py")),
+             *sorted((ROOT / "notebooks").glob("*.ipynb")), *sorted((ROOT / "docs").rglob("*.md"))]
+    hints = []
+    for path in files:
+        for match in _HINT.finditer(path.read_text(encoding="utf-8")):
+            hints.append((path.relative_to(ROOT).as_posix(), match.group(1) or match.group(2)))
+    return hints
+
+
+def test_every_install_hint_uses_the_distribution_name():
+    """`pip install charrnn` would fetch an unrelated project of the same
+    name: every hint says the name this project has on the package index."""
+    name = _pyproject()["project"]["name"]
+    hints = _install_hints()
+    assert {file for file, _ in hints} >= {"README.md", "charrnn/errors.py"}
+    assert any(file.startswith("notebooks/") for file, _ in hints)
+    wrong = [(file, hint) for file, hint in hints if hint != name]
+    assert not wrong, f"install hints that do not say {name!r}: {wrong}"
+    assert charrnn.errors.DISTRIBUTION == name

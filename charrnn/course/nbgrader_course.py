@@ -35,7 +35,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..errors import ConfigError, DataError
+from ..errors import DataError, require
 
 ASSIGNMENT = "charrnn"
 STUB = 'raise NotImplementedError("your turn")'
@@ -84,11 +84,7 @@ def prepare_source(nb):
 def nbgrader_api(root: str | os.PathLike):
     """An nbgrader API on the course folder ``root``, configured for these
     notebooks (our stub, no Docker, missing check cells put back)."""
-    try:
-        from nbgrader.apps import NbGraderAPI
-    except ImportError:
-        raise ConfigError("student versions and grading need nbgrader: pip install 'charrnn[course]' "
-                          "(or the pinned requirements.txt)") from None
+    NbGraderAPI = require("nbgrader.apps", "course", "making student versions and grading").NbGraderAPI
     from traitlets.config import Config
 
     config = Config()
@@ -130,8 +126,7 @@ def generate_assignment(notebooks: list[Path], root: str | os.PathLike) -> list[
     """Lay out the course folder ``root`` with ``notebooks`` as the assignment's
     source and run nbgrader's generate_assignment. Returns the released
     (student) notebooks, in the order given."""
-    import nbformat
-
+    nbformat = require("nbformat", "course", "making student versions and grading")
     source = Path(root) / "source" / ASSIGNMENT
     if source.exists():
         shutil.rmtree(source)

@@ -3,19 +3,23 @@
 The snapshot (about 4 GB unpacked) is only published on
 Kaggle, which wants an account and an API token; there is no anonymous URL
 to fetch. So this module does not talk HTTP itself: it calls the official
-``kaggle`` package (its Python API if importable, else its ``kaggle``
-command), and when either the client or the token is missing it says
-exactly what to set up instead of failing somewhere inside the client.
+``kaggle`` package (its Python API if installed, else its ``kaggle``
+command). Whether credentials exist is the client's decision, not ours: it
+knows every way Kaggle signs in today. When the client is missing, broken or
+finds no credentials, this module says exactly what to set up instead of
+failing somewhere inside the client.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
-from ..errors import CharRNNError
+from ..errors import DISTRIBUTION, CharRNNError
 
 DATASET = "Cornell-University/arxiv"
 PAGE = "https://www.kaggle.com/datasets/Cornell-University/arxiv"
@@ -30,69 +34,75 @@ def setup_steps(problem: str) -> str:
     """``problem`` followed by what to do about it, step by step: a person
     who cannot download should learn both why and how to fix it."""
     return (f"{problem}. To download the arXiv snapshot with Kaggle's client:\n"
-            "  1. pip install kaggle            (or: pip install 'charrnn[kaggle]')\n"
-            "  2. on kaggle.com: Settings -> API -> Create New Token; this downloads kaggle.json\n"
-            "  3. put it at ~/.kaggle/kaggle.json (chmod 600 ~/.kaggle/kaggle.json), or set\n"
-            "     KAGGLE_USERNAME and KAGGLE_KEY to the two values it holds\n"
+            f"  1. pip install '{DISTRIBUTION}[kaggle]'   (Kaggle's client and what it imports)\n"
+            "  2. on kaggle.com: Settings -> API -> Generate New Token, then one of:\n"
+            "       export KAGGLE_API_TOKEN=<the token>, or save it to ~/.kaggle/access_token,\n"
+            "       or `kaggle auth login`; a legacy ~/.kaggle/kaggle.json (or KAGGLE_USERNAME and\n"
+            "       KAGGLE_KEY) works too\n"
             f"Or download it by hand from {PAGE} (the 'Download' button) and run\n"
             "  python -m charrnn prepare arxiv.zip --out data/arxiv")
 
 
-def credential_locations() -> list[Path]:
-    """Where Kaggle's client looks for kaggle.json."""
-    places = []
-    if os.environ.get("KAGGLE_CONFIG_DIR"):
-        places.append(Path(os.environ["KAGGLE_CONFIG_DIR"]) / "kaggle.json")
-    home = Path.home()
-    places += [home / ".kaggle" / "kaggle.json", home / ".config" / "kaggle" / "kaggle.json"]
-    return places
-
-
-def has_credentials() -> bool:
-    """True when a token is configured: both environment variables, or a kaggle.json."""
-    if os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"):
-        return True
-    return any(p.is_file() for p in credential_locations())
-
-
-def _python_api():
-    """Kaggle's API object, or None when the package is not installed.
-    (Importing ``kaggle`` authenticates at once, hence after the token check.)"""
+def _python_client():
+    """Kaggle's ``KaggleApi`` class, or None when the ``kaggle`` package is not
+    installed. An installed client that fails to import (Kaggle's client has
+    imported packages it does not declare, such as ``six``) is named as such,
+    with the missing package, instead of passing for "not installed"."""
     try:
-        from kaggle.api.kaggle_api_extended import KaggleApi
-    except ImportError:
-        return None
+        with contextlib.redirect_stdout(io.StringIO()):  # importing kaggle tries to sign in and prints help
+            from kaggle.api.kaggle_api_extended import KaggleApi
+    except ModuleNotFoundError as e:
+        if e.name in (None, "kaggle") or e.name.startswith("kaggle."):
+            return None
+        raise DownloadError(f"Kaggle's client is installed but cannot be imported: it needs the package "
+                            f"`{e.name}`, which is missing (pip install {e.name})") from None
+    except ImportError as e:
+        raise DownloadError(f"Kaggle's client is installed but cannot be imported: {e}") from None
     return KaggleApi
+
+
+def _signed_in(api_class):
+    """An authenticated client. Kaggle's own ``authenticate`` decides which
+    credentials count (a token in KAGGLE_API_TOKEN or ~/.kaggle/access_token,
+    cached OAuth, a legacy kaggle.json, ...), so new sign-in methods work as
+    soon as the client supports them; it exits the process when none is
+    found, which becomes a :class:`DownloadError` here."""
+    api = api_class()
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(said):
+            api.authenticate()
+    except (Exception, SystemExit) as e:
+        why = str(e) if isinstance(e, Exception) and str(e) else "no credentials found"
+        raise DownloadError(setup_steps(f"Kaggle's client could not sign in ({why})")) from None
+    return api
 
 
 def download_snapshot(directory: str | os.PathLike = "data") -> Path:
     """Download Kaggle's ``arxiv.zip`` into ``directory``; returns its path.
 
-    Uses the ``kaggle`` Python package if it is importable, else the
-    ``kaggle`` command on PATH; raises :class:`DownloadError` with setup
-    steps when neither is installed or no API token is configured.
+    Uses the ``kaggle`` Python package if it is installed, else the ``kaggle``
+    command on PATH; raises :class:`DownloadError` with setup steps when
+    neither is there, when the client cannot be imported, or when it finds no
+    credentials.
     """
     directory = Path(directory)
-    api_class = _python_api()
+    api_class = _python_client()
     command = shutil.which("kaggle")
     if api_class is None and command is None:
         raise DownloadError(setup_steps("Kaggle's client is not installed (no `kaggle` package "
                                         "or command)"))
-    if not has_credentials():
-        where = " or ".join(str(p) for p in credential_locations()[:2])
-        raise DownloadError(setup_steps(f"no Kaggle API token (neither {where} nor "
-                                        "KAGGLE_USERNAME/KAGGLE_KEY)"))
-    directory.mkdir(parents=True, exist_ok=True)
     if api_class is not None:
+        api = _signed_in(api_class)
+        directory.mkdir(parents=True, exist_ok=True)
         try:
-            api = api_class()
-            api.authenticate()
             api.dataset_download_files(DATASET, path=str(directory), quiet=False, unzip=False)
         except Exception as e:  # the client's own errors: network, 401, 403...
             raise DownloadError(f"Kaggle's client failed: {e}") from None
     else:
+        directory.mkdir(parents=True, exist_ok=True)
         argv = [command, "datasets", "download", DATASET, "-p", str(directory)]
-        result = subprocess.run(argv)
+        result = subprocess.run(argv)  # the command checks its own credentials and says what is missing
         if result.returncode != 0:
             raise DownloadError(f"`{' '.join(argv)}` failed with exit status {result.returncode}")
     return directory / ARCHIVE
