@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lab bench student grade clean screenshots
+.PHONY: demo test lab bench student grade clean screenshots site
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 $(STAMP): requirements.txt pyproject.toml
@@ -43,8 +43,15 @@ screenshots: $(STAMP)
 	CHARRNN_SCREENSHOT_DIR=docs/images $(BIN)/python -m pytest -m browser -rs tests/test_browser.py
 	$(BIN)/python docs/make_images.py docs/images
 
+# The course website: every notebook with its stored outputs (never re-run), a
+# landing page and the model card, built with MyST and the theme in docs/site
+# (needs Node.js 20+; `npm ci` fetches the theme's one package on first use).
+# Open docs/site/_build/html/index.html in a browser.
+site: $(STAMP)
+	$(BIN)/python docs/site/build_site.py --out docs/site/_build
+
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
 clean:
-	rm -rf $(VENV) runs student .pytest_cache
+	rm -rf $(VENV) runs student .pytest_cache docs/site/_build docs/site/theme/node_modules

@@ -3,6 +3,7 @@ and stub models with CharRNN's forward signature."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from pathlib import Path
@@ -133,3 +134,48 @@ def assert_no_solution_code(message: str) -> None:
     hint = message.split("Hint:", 1)[-1]
     leaked = [bit for bit in SOLUTION_CODE if bit in hint]
     assert leaked == [], f"the hint shows code {leaked}: {hint}"
+
+
+# ------------------------------------------------------------------ browser
+# Without the background-networking flags Chromium tries to reach Google
+# services; in a closed network those attempts make it refuse connections.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium, or any ``chromium`` on PATH."""
+    import os
+    import shutil
+
+    if os.access("/usr/bin/chromium", os.X_OK):
+        return "/usr/bin/chromium"
+    return shutil.which("chromium")
+
+
+def chromium_or_skip() -> str:
+    """The Chromium binary; skips the calling test when there is none (or no playwright)."""
+    import pytest
+
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed "
+                        "(pip install playwright; `playwright install` is not needed)")
+    path = chromium_path()
+    if path is None:
+        pytest.skip("no Chromium binary: neither /usr/bin/chromium nor `chromium` on PATH "
+                    "(Debian: apt-get install chromium)")
+    return path
+
+
+@contextlib.contextmanager
+def headless_chromium(path: str):
+    """Chromium at ``path``, launched headless through Playwright, closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

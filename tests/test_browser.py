@@ -46,17 +46,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import chromium_or_skip, headless_chromium
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "runs" / "browser"
-CHROMIUM_ARGS = [
-    # Without the background-networking flags Chromium tries to reach Google
-    # services; in a closed network those attempts make it refuse connections.
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 
 # Timeouts (seconds): generous, the CI machine has two slow cores.
 LAB_START_TIMEOUT = 60
@@ -74,23 +69,10 @@ LAB_SETTINGS = {
 
 
 # ------------------------------------------------------------------ skipping
-def chromium_path() -> str | None:
-    """Debian's Chromium, or any ``chromium`` on PATH."""
-    if os.access("/usr/bin/chromium", os.X_OK):
-        return "/usr/bin/chromium"
-    return shutil.which("chromium")
-
-
 @pytest.fixture(scope="module")
 def chromium() -> str:
     """The Chromium binary; skips the test when there is none (or no playwright)."""
-    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed "
-                        "(pip install playwright; `playwright install` is not needed)")
-    path = chromium_path()
-    if path is None:
-        pytest.skip("no Chromium binary: neither /usr/bin/chromium nor `chromium` on PATH "
-                    "(Debian: apt-get install chromium)")
-    return path
+    return chromium_or_skip()
 
 
 # ---------------------------------------------------------------- JupyterLab
@@ -186,14 +168,8 @@ def lab(tmp_path_factory, chromium):
 @pytest.fixture(scope="module")
 def browser(chromium):
     """Headless Chromium, launched once for all the tests here."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with headless_chromium(chromium) as browser:
+        yield browser
 
 
 @pytest.fixture
