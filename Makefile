@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider $(NBVAL) notebooks/
 
 student: $(STAMP)
-	$(BIN)/python -m charrnn student --notebooks notebooks --out student
+	$(BIN)/python -m charrnn student --notebooks notebooks --out student --overwrite
 
 # Grade a class: SUBMISSIONS holds one folder per student with their notebooks.
 SUBMISSIONS ?= submissions

@@ -98,7 +98,9 @@ class ProgressBar(Callback):
 
 class Checkpoints(Callback):
     """Write ``trainer.checkpoint_path`` every ``every`` steps, at the last
-    step, and when training is interrupted (so nothing done is lost)."""
+    step, and when training is interrupted (so nothing done is lost). A run
+    that diverged (:class:`~charrnn.errors.ModelError`) writes nothing: the
+    last good checkpoint stays."""
 
     all_ranks = True  # saving ends at a barrier every rank must reach
 
@@ -111,8 +113,10 @@ class Checkpoints(Callback):
             trainer.save()
 
     def on_fit_end(self, trainer) -> None:
-        """Save what an interrupted run has done."""
-        if trainer.interrupted:
+        """Save what an interrupted run has done, or a validation a resumed
+        run redid, unless the file already holds it (a stop during
+        validation is saved at that step already)."""
+        if (trainer.interrupted or trainer.completed) and trainer.unsaved:
             trainer.save()
 
 

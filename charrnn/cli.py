@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
+import time
 import typing
 import warnings
 from pathlib import Path
@@ -23,21 +25,30 @@ import torch
 from . import __version__
 from .baselines import compressor_bits_per_char
 from .batches import EncodedCorpus, RecordBatches, make_batches
-from .checkpoint import load_checkpoint, load_model, model_from_checkpoint, save_checkpoint
+from .checkpoint import (
+    check_writable,
+    load_checkpoint,
+    load_model,
+    model_from_checkpoint,
+    resume_problem,
+    save_checkpoint,
+)
 from .config import DataConfig, ModelConfig, TrainConfig
 from .data import ReadStats, format_record, load_records, split_records, write_records
-from .devices import pick_device
-from .errors import DISTRIBUTION, CharRNNError, ConfigError, DataError, require
+from .devices import device_to_resume_on, pick_device
+from .errors import DISTRIBUTION, CharRNNError, CheckpointError, ConfigError, DataError, require
 from .metrics import evaluate
 from .model import CharRNN
-from .sample import generate_batch
+from .sample import generate_batch, stream_batch
 from .training import Trainer
 from .vocab import CharVocab
 from .wordcheck import known_word_share, word_list, words
 
 DEMO_STEPS = 800
 DEMO_DEFAULTS = {"steps": DEMO_STEPS}  # demo's own defaults, over TrainConfig's
-DEFAULT_OUT = {"train": Path("runs/charrnn.pt"), "demo": Path("runs/demo.pt")}
+# train names each run anew (a run never replaces another); demo keeps replacing its own file,
+# so `make demo` works every time and the next steps it prints name one path.
+DEFAULT_OUT = {"train": "runs/charrnn-<cell>-<YYYYmmdd-HHMMSS>.pt", "demo": "runs/demo.pt"}
 PREPARED_VAL_FRACTION = 0.01  # a prepared directory holds much more data: a smaller share is enough
 PREPARE_DEFAULTS = {"val_fraction": PREPARED_VAL_FRACTION}
 # Read at prepare time: a prepared directory already holds their outcome.
@@ -130,27 +141,23 @@ def _or_none(convert):
 
 
 def _device_name(text: str) -> str:
-    """argparse type of ``--device``: a name torch knows, of a device this
-    machine has (torch would fail later, with a traceback)."""
-    if text == "auto":
-        return text
+    """argparse type of ``--device``: the name as typed. The command checks
+    it with :func:`charrnn.devices.check_device`, whose error is one line
+    naming the devices this machine has (argparse would add its usage)."""
+    return text.strip()
+
+
+def _seed(text: str) -> int | str:
+    """argparse type of ``--seed``: an integer, or the text as typed, which
+    :class:`DataConfig` refuses in one line naming the range (0 to 2**63 - 1)."""
     try:
-        device = torch.device(text)
-    except (RuntimeError, ValueError):
-        raise argparse.ArgumentTypeError(f"unknown device {text!r}; use auto, cpu, cuda, cuda:N "
-                                         "or mps") from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (device.index or 0) >= count:
-            raise argparse.ArgumentTypeError(f"{text}: this machine has {count} CUDA device(s)")
-    mps = getattr(torch.backends, "mps", None)
-    if device.type == "mps" and not (mps is not None and mps.is_available()):
-        raise argparse.ArgumentTypeError(f"{text}: MPS is not available on this machine")
-    return text
+        return int(text)
+    except ValueError:
+        return text
 
 
 # Fields whose flag needs more than the type of the annotation.
-_FLAG_TYPES = {"device": _device_name}
+_FLAG_TYPES = {"device": _device_name, "seed": _seed}
 
 
 def _flag_type(name: str, hint):
@@ -221,17 +228,18 @@ def _prepared_corpora(config: DataConfig, args, saved_vocab: CharVocab | None):
     if ignored:
         warnings.warn(f"{', '.join(ignored)} ignored: {config.data} was prepared with its own settings",
                       stacklevel=2)
-    train_corpus, vocab, _ = open_prepared(config.data, "train")
-    try:
-        val_corpus = open_prepared(config.data, "val")[0]
-    except DataError:  # prepared with val_fraction 0
-        val_corpus = None
+    from .batches import capped_validation
+
+    train_corpus, vocab, meta = open_prepared(config.data, "train")
+    # no val split only when prepared with val_fraction 0; a damaged one is an error
+    val_corpus = open_prepared(config.data, "val")[0] if meta["splits"]["val"]["records"] else None
     if saved_vocab is not None and saved_vocab.to_dict() != vocab.to_dict():
         raise CharRNNError(f"{config.data}: its vocabulary differs from the checkpoint's; resume on "
                            "the prepared data the run started with")
     summary = (f"{config.data}: {len(train_corpus):,} training / "
                f"{len(val_corpus) if val_corpus else 0:,} validation records")
-    return train_corpus, val_corpus, vocab, summary
+    val_corpus, capped = capped_validation(val_corpus)
+    return train_corpus, val_corpus, vocab, summary + (f"; {capped}" if capped else "")
 
 
 def _training_corpora(config: DataConfig, args, saved_vocab: CharVocab | None):
@@ -242,9 +250,12 @@ def _training_corpora(config: DataConfig, args, saved_vocab: CharVocab | None):
     train_texts, val_texts, stats = _load_split(config)
     # a resumed run keeps its vocabulary, whatever the data holds now
     vocab = saved_vocab or CharVocab.from_texts(train_texts, min_freq=config.min_freq)
-    val_corpus = EncodedCorpus.from_texts(val_texts, vocab) if val_texts else None
+    from .batches import capped_validation
+
+    val_corpus, capped = capped_validation(EncodedCorpus.from_texts(val_texts, vocab) if val_texts else None)
     summary = f"{stats.summary()}\n{len(train_texts)} training / {len(val_texts)} validation records"
-    return EncodedCorpus.from_texts(train_texts, vocab), val_corpus, vocab, summary
+    return (EncodedCorpus.from_texts(train_texts, vocab), val_corpus, vocab,
+            summary + (f"; {capped}" if capped else ""))
 
 
 def _print_samples(model, vocab, seed: int, length: int = 240) -> None:
@@ -271,6 +282,10 @@ def cmd_prepare(args) -> None:
             if option:
                 raise CharRNNError(f"{option} is for a prepared directory; "
                                    f"{args.out} ends with .jsonl, which writes a JSON-lines sample")
+        from .data import same_file
+
+        if same_file(args.input, args.out):  # write_records would replace it with the sample
+            raise DataError(f"{args.out}: is the input file; write the sample to another file")
         stats = ReadStats()
         records = load_records(args.input, categories=config.category_list, limit=config.limit,
                                sample=config.sample, seed=config.seed, stats=stats)
@@ -290,7 +305,9 @@ def cmd_prepare(args) -> None:
     splits = meta["splits"]
     print(f"{meta['source']['name']}: {meta['records']:,} records from {meta['lines']:,} lines, "
           f"{meta['malformed_lines']:,} malformed line(s) skipped, "
-          f"{meta['filtered_out']:,} outside the category filter")
+          f"{meta['filtered_out']:,} outside the category filter"
+          + (f", {meta['long_lines']:,} line(s) over {meta['max_line_bytes'] >> 20} MB skipped"
+             if meta.get("long_lines") else ""))
     for split in ("train", "val"):
         print(f"  {split:5s}: {splits[split]['records']:,} records, {splits[split]['tokens']:,} tokens")
     print(f"vocabulary: {meta['vocab_size']} tokens ({meta['dtype']} ids), "
@@ -308,7 +325,77 @@ def cmd_download(args) -> None:
     print(f"downloaded {path}\nnext: python -m charrnn prepare {path} --out {args.dir / 'arxiv'}")
 
 
-def cmd_train(args) -> None:
+def _default_out(command: str, cell: str) -> Path:
+    """``runs/charrnn-lstm-20260101-120000.pt`` (``-2``, ``-3``... within the
+    same second): a name no earlier run holds; demo's own ``runs/demo.pt``."""
+    if command == "demo":
+        return Path(DEFAULT_OUT["demo"])
+    base = Path("runs") / f"charrnn-{cell}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out, number = base.with_name(base.name + ".pt"), 1
+    while out.exists():
+        number += 1
+        out = base.with_name(f"{base.name}-{number}.pt")
+    return out
+
+
+def _check_out(out: Path, overwrite: bool, replaceable: bool = False) -> Path:
+    """Refuse, before any work, an ``--out`` that cannot be written or that
+    would replace an existing file the user did not ask to replace."""
+    check_writable(out)
+    if out.exists() and not (overwrite or replaceable):
+        raise CheckpointError(f"{out}: already exists; add --overwrite to replace it, or choose another --out")
+    return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.exists() and b.exists() and os.path.samefile(a, b)
+
+
+def _run_out(args, ckpt: dict | None, model_config: ModelConfig | None) -> Path:
+    """The checkpoint train/demo writes: ``--out``, else the ``--resume``d
+    file (continuing into itself), else a new default name. Refuses a
+    resume that cannot be exact (an export) and an ``--out`` that would
+    replace another file without ``--overwrite``."""
+    if ckpt is not None:
+        lacks = resume_problem(ckpt)
+        if lacks:
+            raise CheckpointError(f"{args.resume}: cannot be resumed: it is an export ({lacks}), made for "
+                                  "sampling; resume from the checkpoint it was exported from, or start a new run")
+    if args.out is None and args.resume is not None:
+        return _check_out(args.resume, args.overwrite, replaceable=True)
+    if args.out is None:
+        out = _default_out(args.command, model_config.cell)
+        return _check_out(out, args.overwrite, replaceable=args.command == "demo")
+    into_resumed = args.resume is not None and _same_file(args.out, args.resume)
+    return _check_out(args.out, args.overwrite, replaceable=into_resumed)
+
+
+def _device_setting(args, ckpt: dict | None, config: TrainConfig) -> TrainConfig:
+    """The device the run trains on, checked before any data is read: a
+    typed ``--device`` always wins; a resumed run's saved device is only the
+    default, replaced by ``auto`` (with a warning) on a machine without it,
+    so a run trained on a GPU goes on on a laptop."""
+    if ckpt is not None and "device" not in _typed_flags(args):
+        config = dataclasses.replace(config, device=device_to_resume_on(config.device, args.resume))
+    pick_device(config.device)  # one line naming the devices here, not an AssertionError later
+    return config
+
+
+def _stop_status(trainer, out: Path, is_main: bool) -> int:
+    """0 for a finished run; 128 + the signal for a stopped one (130 for
+    SIGINT, 143 for SIGTERM, as shells expect), so ``train && export`` does
+    not go on with a half-trained model. One line says how to go on."""
+    if not trainer.interrupted:
+        return 0
+    signum = trainer.stop_signal or signal.SIGINT
+    if is_main:
+        print(f"charrnn: stopped by {signal.Signals(signum).name} at step {trainer.step} of "
+              f"{trainer.target_step}; checkpoint {out}; continue with: python -m charrnn train "
+              f"--resume {out}", file=sys.stderr)
+    return 128 + signum
+
+
+def cmd_train(args) -> int:
     """``train`` and ``demo``. Also one rank of ``torchrun
     --nproc_per_node=N -m charrnn train``: every rank trains on its share of
     the batches, rank 0 alone prints and writes the checkpoint. The settings
@@ -318,26 +405,30 @@ def cmd_train(args) -> None:
     ckpt = load_checkpoint(args.resume) if args.resume else None
     data_config = config_from_args(DataConfig, args, ckpt.get("data_config") if ckpt else None)
     train_config = config_from_args(TrainConfig, args, ckpt.get("train_config") if ckpt else None)
+    train_config = _device_setting(args, ckpt, train_config)
     # vocab_size is known once the data is read; 1 stands in so the model flags are checked now
     model_config = None if ckpt else config_from_args(ModelConfig, args, vocab_size=1)
+    args.out = _run_out(args, ckpt, model_config)  # checked now, not at the first save after training
     ctx = init_distributed(args.backend, train_config.device)
     try:
         with warnings.catch_warnings():
             if not ctx.is_main:
                 warnings.simplefilter("ignore")  # rank 0 warns once for all
-            _train(args, ctx, ckpt, (data_config, train_config, model_config))
+            status = _train(args, ctx, ckpt, (data_config, train_config, model_config))
         ctx.barrier()  # rank 0 may still be evaluating and sampling
+        return status
     finally:
         ctx.cleanup()
 
 
-def _train(args, ctx, ckpt, configs) -> None:
+def _train(args, ctx, ckpt, configs) -> int:
     data_config, train_config, model_config = configs
     say = print if ctx.is_main else (lambda *a, **k: None)
     saved_vocab = CharVocab.from_dict(ckpt["vocab"]) if ckpt else None
     train_corpus, val_corpus, vocab, summary = _training_corpora(data_config, args, saved_vocab)
     say(summary)
-    out = Path(args.out or args.resume or DEFAULT_OUT[args.command])
+    out = Path(args.out)  # chosen and checked by cmd_train
+    say(f"writing checkpoints to {out}")
     train_data = make_batches(train_corpus, data_config, ctx.rank, ctx.world_size)
     val_data = make_batches(val_corpus, data_config) if val_corpus is not None else None
     if ckpt:
@@ -358,12 +449,13 @@ def _train(args, ctx, ckpt, configs) -> None:
     say(f"vocabulary of {len(vocab)} tokens; model: {trainer.model.config.cell}, "
         f"{trainer.model.num_parameters:,} parameters, device {trainer.device}{processes}")
     history = trainer.fit(progress=not args.no_progress)
-    if ctx.is_main:
+    if ctx.is_main and not trainer.interrupted:  # a stopped run exits at once: one line, below
         _report_training(args, trainer, history, out, val_data, data_config)
+    return _stop_status(trainer, out, ctx.is_main)
 
 
 def _report_training(args, trainer, history, out: Path, val_data, data_config: DataConfig) -> None:
-    print(f"{'stopped' if trainer.interrupted else 'finished'} at step {trainer.step}: "
+    print(f"finished at step {trainer.step}: "
           f"{history.chars_per_second:,.0f} characters/second; checkpoint {out}")
     if val_data is not None:
         prepared = data_config.data is not None and Path(data_config.data).is_dir()
@@ -373,16 +465,47 @@ def _report_training(args, trainer, history, out: Path, val_data, data_config: D
     _print_samples(trainer.model, trainer.vocab, data_config.seed)
     if args.command == "demo":
         print("\n" + NEXT_STEPS.format(ckpt=out))
-    if trainer.interrupted:
-        print(f"Continue with: python -m charrnn train --resume {out}")
+
+
+# sample's limits per run: a mistyped size fails at once instead of running
+# for hours. With the pretrained LSTM a CPU writes about 1,000 characters a
+# second, so the largest run takes about 20 minutes; the library allows more.
+SAMPLE_MAX_LENGTH = 100_000
+SAMPLE_MAX_N = 1_000
+SAMPLE_MAX_CHARS = 1_000_000
+
+
+def _check_sample_size(n: int, length: int) -> None:
+    """Refuse ``-n``/``--length`` beyond sample's limits, saying how to go further."""
+    if n < 0:
+        raise ConfigError(f"-n must be 0 or more, got {n}")
+    if length > SAMPLE_MAX_LENGTH:
+        raise ConfigError(f"--length {length} is more than {SAMPLE_MAX_LENGTH:,} characters per sample; for a "
+                          "longer text, run again with the end of this one as --prefix")
+    if n > SAMPLE_MAX_N:
+        raise ConfigError(f"-n {n} is more than {SAMPLE_MAX_N:,} samples per run; for more, run again "
+                          "with another --seed")
+    if n * length > SAMPLE_MAX_CHARS:
+        raise ConfigError(f"-n {n} x --length {length} = {n * length:,} characters, more than {SAMPLE_MAX_CHARS:,} "
+                          "per run; lower -n or --length, and run again with another --seed for more")
 
 
 def cmd_sample(args) -> None:
-    """``sample``: generate text from a checkpoint, seeded for reproducible output."""
+    """``sample``: generate text from a checkpoint, seeded for reproducible
+    output. The first sample is printed as it is written (the others follow
+    at the end, since they grow together): a long run shows progress, and an
+    interrupted one keeps the first sample's text so far."""
+    _check_sample_size(args.n, args.length)
     model, vocab = load_model(args.checkpoint, pick_device(args.device))
-    texts = generate_batch(model, vocab, args.prefix, args.n, args.length, args.temperature,
-                           args.top_k, args.top_p, seed=args.seed)
-    print("\n\n".join(texts))
+    blocks = stream_batch(model, vocab, args.prefix, args.n, args.length, args.temperature,
+                          args.top_k, args.top_p, seed=args.seed)
+    others: list[list[str]] = [[] for _ in range(args.n - 1)]
+    for pieces in blocks:
+        sys.stdout.write(pieces[0])
+        sys.stdout.flush()
+        for text, piece in zip(others, pieces[1:], strict=True):
+            text.append(piece)
+    print("".join("\n\n" + "".join(text) for text in others))  # the samples, blank lines between
 
 
 def _evaluate_with_progress(args, model, corpus: EncodedCorpus, config: DataConfig):
@@ -470,7 +593,8 @@ def cmd_student(args) -> None:
 
     if not args.notebooks.is_dir():
         raise CharRNNError(f"{args.notebooks}: no such folder of notebooks")
-    written = make_student_versions(args.notebooks, args.out)  # refuses to write over the solved ones
+    # refuses to write over the solved ones, or (without --overwrite) over a student's
+    written = make_student_versions(args.notebooks, args.out, overwrite=args.overwrite)
     if not written:
         raise CharRNNError(f"{args.notebooks}: holds no .ipynb notebook")
     for path in written:
@@ -495,6 +619,10 @@ def cmd_grade(args) -> None:
 def cmd_export(args) -> None:
     """``export``: a smaller checkpoint for sampling only (no optimizer
     state, optionally float16 weights), e.g. to ship with the package."""
+    if _same_file(args.out, args.checkpoint):
+        raise CheckpointError(f"{args.out}: is the checkpoint it reads ({args.checkpoint}); an export drops "
+                              "the optimizer state it needs to resume, so write the export to another --out")
+    _check_out(args.out, args.overwrite)
     ckpt = load_checkpoint(args.checkpoint)
     model, vocab = model_from_checkpoint(ckpt)
     save_checkpoint(args.out, model, vocab, step=ckpt.get("step", 0), history=ckpt.get("history"),
@@ -551,6 +679,8 @@ def _train_parser(sub, name: str) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--out", type=Path, help=f"checkpoint to write (default: {DEFAULT_OUT[name]}; "
                                             "with --resume, the checkpoint resumed)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out file (default: refuse; --resume X continues in X)")
     g.add_argument("--resume", type=Path, help="continue training from this checkpoint (default: none)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--backend", choices=BACKENDS, help="process-group backend under torchrun "
@@ -564,11 +694,12 @@ def _sample_parser(sub) -> None:
         "; several samples are generated as one batch, and --seed makes them reproducible"))
     p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint to sample from")
     p.add_argument("--prefix", default="", help="text to continue (default: none, start a new record)")
-    p.add_argument("-n", type=int, default=1, help=_with_default("number of samples", 1))
+    p.add_argument("-n", type=int, default=1, help=_with_default(
+        f"number of samples, at most {SAMPLE_MAX_N:,} (and n x length at most {SAMPLE_MAX_CHARS:,})", 1))
     p.add_argument("--length", type=_non_negative_int, default=300,
-                   help=_with_default("most new characters per sample", 300))
+                   help=_with_default(f"most new characters per sample, at most {SAMPLE_MAX_LENGTH:,}", 300))
     p.add_argument("--temperature", type=float, default=0.8,
-                   help=_with_default("below 1 safer, above 1 wilder, 0 greedy", 0.8))
+                   help=_with_default("a finite number >= 0: below 1 safer, above 1 wilder, 0 greedy", 0.8))
     p.add_argument("--top-k", type=int, help="draw only from the k likeliest characters (default: none, all)")
     p.add_argument("--top-p", type=float, help="draw only from the likeliest characters whose probabilities "
                                                "add up to p, nucleus sampling (default: none, all)")
@@ -611,6 +742,7 @@ def _export_parser(sub) -> None:
     p.add_argument("checkpoint", type=Path, help="checkpoint to read")
     p.add_argument("--out", type=Path, required=True, help="checkpoint to write")
     p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file (never the input)")
     p.set_defaults(func=cmd_export)
 
 
@@ -622,6 +754,8 @@ def _student_parser(sub) -> None:
                    help=_with_default("folder of solved notebooks", "notebooks/"))
     p.add_argument("--out", type=Path, default=Path("student"),
                    help=_with_default("folder to write, not the --notebooks one", "student/"))
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace notebooks already in --out (default: refuse, they may hold a student's work)")
     p.set_defaults(func=cmd_student)
 
 
@@ -668,11 +802,13 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run one command. A mistake the user can fix (a :class:`CharRNNError`,
     a file the operating system cannot open) is one line on stderr and exit
-    status 2; any other exception is a bug and keeps its traceback."""
+    status 2; any other exception is a bug and keeps its traceback. A
+    command may return its own status: a training run stopped by SIGINT or
+    SIGTERM returns 130 or 143 once its checkpoint is written."""
     args = build_parser().parse_args(argv)
     previous_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
-        args.func(args)
+        status = args.func(args)
     except BrokenPipeError:  # output piped into `head`: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -684,4 +820,4 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         warnings.formatwarning = previous_format
-    return 0
+    return status or 0

@@ -10,6 +10,8 @@ typed. Each config checks itself when built and raises
 
 from __future__ import annotations
 
+import math
+import operator
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from .errors import ConfigError
@@ -17,6 +19,7 @@ from .errors import ConfigError
 CELLS = ("scratch", "rnn", "gru", "lstm")
 BATCHINGS = ("windows", "records")
 SCHEDULES = ("constant", "cosine")
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit integer
 
 
 def setting(default, help: str, **extra):
@@ -28,6 +31,16 @@ def setting(default, help: str, **extra):
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+def _is_seed(value) -> bool:
+    """A whole number torch and numpy accept as a seed (not a bool, not a float)."""
+    if isinstance(value, bool):
+        return False
+    try:
+        return 0 <= operator.index(value) <= MAX_SEED
+    except TypeError:
+        return False
 
 
 class _Config:
@@ -89,6 +102,8 @@ class DataConfig(_Config):
 
     def __post_init__(self):
         _check(0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        _check(_is_seed(self.seed), f"seed must be a whole number from 0 to {MAX_SEED} (2**63 - 1), "
+                                    f"got {self.seed!r}")
         _check(self.batching in BATCHINGS,
                f"batching must be one of {', '.join(BATCHINGS)}, got {self.batching!r}")
         for name in ("limit", "sample", "min_freq", "batch_size", "seq_len", "max_len"):
@@ -125,7 +140,7 @@ class TrainConfig(_Config):
         if self.clip_norm == 0:
             self.clip_norm = None
         _check(self.steps >= 0, f"steps must be >= 0, got {self.steps}")
-        _check(self.lr > 0, f"lr must be positive, got {self.lr}")
+        _check(0 < self.lr < math.inf, f"lr must be a positive finite number, got {self.lr}")
         _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         _check(self.clip_norm is None or self.clip_norm > 0,
                f"clip_norm must be positive, 0 or None, got {self.clip_norm}")

@@ -10,12 +10,14 @@ rather than ending the run.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import heapq
 import json
 import os
 import random
+import secrets
 import warnings
 import zipfile
 import zlib
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 from itertools import islice
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import ConfigError, DataError
 
@@ -47,6 +50,8 @@ class ReadStats:
     malformed: int = 0       # lines that are not a JSON object with text fields
     first_bad_line: int | None = None
     filtered_out: int = 0    # usable records rejected by the category filter
+    too_long: int = 0        # lines over MAX_LINE_BYTES, skipped unread
+    first_long_line: int | None = None
     bytes_read: int = 0      # of the (uncompressed) lines: what a progress bar shows
 
     def note_bad(self, line_number: int) -> None:
@@ -67,9 +72,25 @@ class ReadStats:
         self.records += 1
         return True
 
+    def note_long(self, line_number: int) -> None:
+        """Count a line over :data:`MAX_LINE_BYTES`, skipped without parsing."""
+        self.lines += 1
+        self.too_long += 1
+        if self.first_long_line is None:
+            self.first_long_line = line_number
+
+    def long_lines_text(self) -> str:
+        """``"N line(s) over 1 MB skipped (first at line L)"``, or ``""``."""
+        if not self.too_long:
+            return ""
+        return (f"{self.too_long} line(s) over {_megabytes(MAX_LINE_BYTES)} skipped "
+                f"(first at line {self.first_long_line})")
+
     def nothing_usable(self, categories: Sequence[str] | None) -> DataError:
         """The error for a source that gave no usable record, saying why."""
         why = f" ({self.malformed} malformed line(s))" if self.malformed else ""
+        if self.too_long:
+            why = f" ({self.long_lines_text()})"
         if self.filtered_out:
             why = f" (none of {self.filtered_out} records is in categories {list(categories or [])})"
         return DataError(f"{self.path}: no usable record with a title and an abstract{why}")
@@ -82,41 +103,142 @@ class ReadStats:
         if self.malformed:
             text += (f", {self.malformed} malformed line(s) skipped "
                      f"(first at line {self.first_bad_line})")
+        if self.too_long:
+            text += f", {self.long_lines_text()}"
         return text
 
 
 # ---------------------------------------------------------------------- reading
+MAX_LINE_BYTES = 1 << 20        # a longer line is skipped unread (and counted), never held whole
+ENDLESS_LINE_BYTES = 1 << 30    # a "line" this long is no JSON-lines file (/dev/zero, a disk image)
+_READ_CHUNK = 1 << 14           # bytes per read: as fast as larger reads, and a small peak on small files
+_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / (1 << 20):g} MB"
+
+
 @contextmanager
-def _open_binary_lines(path: Path) -> Iterator[Iterable[bytes]]:
-    """Open a JSON-lines source as a binary line iterator, looking inside
-    ``.zip`` archives (Kaggle's download) and ``.gz`` files."""
-    suffix = path.suffix.lower()
-    if suffix == ".zip":
-        try:
-            archive = zipfile.ZipFile(path)
-        except zipfile.BadZipFile:
-            raise DataError(f"{path}: not a valid zip archive") from None
-        with archive:
-            members = [m for m in archive.infolist()
-                       if m.filename.lower().endswith((".json", ".jsonl")) and not m.is_dir()]
-            if not members:
-                raise DataError(f"{path}: the archive holds no .json or .jsonl file")
-            member = max(members, key=lambda m: m.file_size)
-            with archive.open(member) as f:
+def _open_source(path: Path) -> Iterator[BinaryIO]:
+    """Open a JSON-lines source as a binary stream, looking inside ``.zip``
+    archives (Kaggle's download) and ``.gz`` files. What stops it from being
+    opened at all (permissions, an unreadable zip member) is one
+    :class:`DataError` that says so, not a read error "after line 0"."""
+    try:
+        if path.suffix.lower() == ".zip":
+            with _open_zip_member(path) as f:
                 yield f
-    elif suffix == ".gz":
-        with gzip.open(path, "rb") as f:
+        elif path.suffix.lower() == ".gz":
+            with gzip.open(path, "rb") as f:
+                yield f
+        else:
+            with open(path, "rb") as f:
+                yield f
+    except PermissionError:
+        raise DataError(f"{path}: cannot be read (permission denied)") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, expected a .json, .jsonl, .gz or .zip file") from None
+
+
+@contextmanager
+def _open_zip_member(path: Path) -> Iterator[BinaryIO]:
+    """The largest ``.json``/``.jsonl`` member of a zip archive, opened."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise DataError(f"{path}: not a valid zip archive") from None
+    with archive:
+        members = [m for m in archive.infolist()
+                   if m.filename.lower().endswith((".json", ".jsonl")) and not m.is_dir()]
+        if not members:
+            raise DataError(f"{path}: the archive holds no .json or .jsonl file")
+        member = max(members, key=lambda m: m.file_size)
+        why = ("it is encrypted" if member.flag_bits & 0x1 else
+               f"it uses compression method {member.compress_type}, which Python's zipfile cannot "
+               "read (deflate64 is 9)" if member.compress_type not in _ZIP_METHODS else None)
+        try:
+            if why is not None:
+                raise NotImplementedError(why)
+            f = archive.open(member)
+        except (RuntimeError, NotImplementedError, zipfile.BadZipFile) as e:
+            raise DataError(f"{path}: cannot read {member.filename} in the archive: {why or e}; "
+                            "unzip it with another tool and prepare the .json file") from None
+        with f:
             yield f
-    else:
-        with open(path, "rb") as f:
-            yield f
+
+
+def bounded_lines(stream: BinaryIO, name: str, max_bytes: int = MAX_LINE_BYTES,
+                  chunk: int | None = None, stats: ReadStats | None = None,
+                  first: bytes = b"") -> Iterator[bytes | None]:
+    """The lines of a binary stream (without their ``\\n``), read ``chunk``
+    bytes at a time so that memory stays bounded whatever the input: a line
+    longer than ``max_bytes`` is skipped without being held whole and comes
+    out as ``None``; one that runs past :data:`ENDLESS_LINE_BYTES` without a
+    break (``/dev/zero``) is a :class:`DataError`. ``first`` is data already
+    read from the stream; ``stats.bytes_read`` counts the bytes of the lines
+    handed out (line breaks included, skipped lines not), so that after the
+    first N records it says how much of the file they took;
+    ``chunk`` defaults to :data:`_READ_CHUNK`.
+
+    Blocks are split in C (``bytes.split``), so the cost per line is that of
+    iterating a file; only the first line of a block, the one that carries
+    on from the block before, can be longer than a block."""
+    chunk = min(chunk or _READ_CHUNK, max_bytes)  # so no line inside one block can pass the cap
+    carry, skipped, number = bytearray(), None, 0  # skipped: bytes of the over-long line so far
+    block = first or stream.read(chunk)
+    while block:
+        end = block.find(b"\n")
+        if end < 0 or skipped is not None:
+            skipped, carry, block = _carry_on(block, end, carry, skipped, max_bytes)
+            if skipped is not None and skipped > ENDLESS_LINE_BYTES:
+                raise DataError(f"{name}: line {number + 1} has no line break in its first "
+                                f"{_megabytes(ENDLESS_LINE_BYTES)}: not a JSON-lines file")
+            if skipped is None and end >= 0:
+                number += 1
+                yield None
+            if not block:
+                block = stream.read(chunk)
+                continue
+        lines = block.split(b"\n")
+        if carry:
+            lines[0] = None if len(carry) + len(lines[0]) > max_bytes else bytes(carry) + lines[0]
+        carry = bytearray(lines.pop())
+        number += len(lines)
+        for line in lines:
+            if stats is not None and line is not None:
+                stats.bytes_read += len(line) + 1
+            yield line
+        block = stream.read(chunk)
+    if skipped is not None:
+        yield None
+    elif carry:
+        if stats is not None:
+            stats.bytes_read += len(carry)
+        yield bytes(carry)
+
+
+def _carry_on(block: bytes, end: int, carry: bytearray, skipped: int | None, max_bytes: int):
+    """A block without a line end, or the rest of a line being skipped:
+    ``(skipped, carry, what of the block is left to split)``. The carry
+    grows in place (a ``bytearray``), so a long line costs no quadratic copying."""
+    if skipped is not None:
+        if end < 0:
+            return skipped + len(block), carry, b""
+        return None, carry, block[end + 1:]
+    if len(carry) + len(block) > max_bytes:
+        skipped = len(carry) + len(block)
+        carry.clear()
+        return skipped, carry, b""
+    carry += block
+    return None, carry, b""
 
 
 def parse_record(line: bytes) -> dict | None:
     """One JSON line -> a record, or None when the line is damaged."""
     try:
         return _as_record(json.loads(line))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         return None
 
 
@@ -160,16 +282,15 @@ def iter_records(path: str | os.PathLike | None = None,
     stats = stats if stats is not None else ReadStats()
     stats.path = str(path)
     categories = [c.strip() for c in categories or [] if c.strip()]
-    lines = numbered_lines(path)
-    for number, line in lines:
-        stats.bytes_read += len(line)
-        if not line.strip():
+    for number, line in numbered_lines(path, stats, allow_array):
+        if line is None:
+            stats.note_long(number)
             continue
-        if stats.lines == 0 and line.lstrip().startswith(b"["):
-            if not allow_array:
-                raise DataError(f"{path}: is one JSON array, not JSON lines, and cannot be streamed "
-                                f"(convert it first: python -m charrnn prepare {path.name} --out sample.jsonl)")
-            yield from _iter_json_array(line + b"".join(rest for _, rest in lines), categories, stats)
+        if not line or line.isspace():
+            continue
+        if number == 1 and line.lstrip().startswith(b"["):  # the whole file, read by numbered_lines
+            stats.bytes_read += len(line)
+            yield from _iter_json_array(line, categories, stats)
             return
         record = parse_record(line)
         if stats.count(record, number, categories):
@@ -186,21 +307,40 @@ def existing_source(path: str | os.PathLike) -> Path:
     return path
 
 
-def numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """``(line number, line)`` pairs; a damaged archive or compressed stream
-    (truncated download, not really gzip) becomes a :class:`DataError`."""
+def numbered_lines(path: Path, stats: ReadStats | None = None,
+                   allow_array: bool = True) -> Iterator[tuple[int, bytes | None]]:
+    """``(line number, line)`` pairs of a source, ``None`` for a line over
+    :data:`MAX_LINE_BYTES` (see :func:`bounded_lines`). A file that starts
+    with ``[`` is one JSON array: it comes whole as line 1 when
+    ``allow_array``, else it is a :class:`DataError` before it is read. A
+    damaged archive or compressed stream (truncated download, not really
+    gzip) becomes a :class:`DataError`, and so does a read error."""
     number = 0
     try:
-        with _open_binary_lines(path) as lines:
-            for number, line in enumerate(lines, start=1):
+        with _open_source(path) as stream:
+            first = stream.read(_READ_CHUNK)
+            if first.lstrip()[:1] == b"[":
+                if not allow_array:
+                    raise DataError(f"{path}: is one JSON array, not JSON lines, and cannot be streamed "
+                                    f"(convert it first: python -m charrnn prepare {path.name} "
+                                    "--out sample.jsonl)")
+                yield 1, first + stream.read()
+                return
+            for number, line in enumerate(bounded_lines(stream, str(path), stats=stats, first=first),
+                                          start=1):
                 yield number, line
-    except (EOFError, OSError, zlib.error, zipfile.BadZipFile) as e:
-        raise DataError(f"{path}: the file is damaged or truncated after line {number} ({e})") from None
+    except (EOFError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile) as e:
+        where = f"after line {number}" if number else "from its start"
+        raise DataError(f"{path}: the file is damaged or truncated {where} ({e})") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read after line {number} ({e.strerror or e})") from None
 
 
 def _iter_json_array(blob: bytes, categories, stats: ReadStats) -> Iterator[dict]:
     try:
         items = json.loads(blob)
+    except RecursionError:
+        raise DataError(f"{stats.path}: starts like a JSON array but is nested too deeply to read") from None
     except ValueError as e:
         raise DataError(f"{stats.path}: starts like a JSON array but does not parse ({e})") from None
     for number, item in enumerate(items, start=1):
@@ -237,6 +377,8 @@ def load_records(path: str | os.PathLike | None = None, *,
     if stats.malformed:
         warnings.warn(f"{stats.path}: skipped {stats.malformed} malformed line(s); "
                       f"the first is line {stats.first_bad_line}", stacklevel=2)
+    if stats.too_long:
+        warnings.warn(f"{stats.path}: {stats.long_lines_text()}", stacklevel=2)
     if not records:
         raise stats.nothing_usable(categories)
     return records
@@ -347,13 +489,15 @@ def split_records(records: Sequence[dict], val_fraction: float = 0.1) -> tuple[l
 
 def write_records(records: Iterable[dict], path: str | os.PathLike,
                   fields: Sequence[str] = ("id", "title", "abstract", "categories")) -> int:
-    """Write records as JSON lines, atomically (a temporary file renamed into
-    place), keeping only ``fields``. Returns the number written."""
+    """Write records as JSON lines, atomically (a temporary file of its own,
+    so two runs cannot mix their lines, renamed into place), keeping only
+    ``fields``. Returns the number written. The file gets the usual
+    permissions (the umask's); a full disk is one :class:`DataError`."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     count = 0
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with writing(path), open(tmp, "x", encoding="utf-8") as f:
             for record in records:
                 f.write(json.dumps({k: record[k] for k in fields if k in record}, ensure_ascii=False))
                 f.write("\n")
@@ -363,3 +507,27 @@ def write_records(records: Iterable[dict], path: str | os.PathLike,
         if tmp.exists():
             tmp.unlink()
     return count
+
+
+@contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Around writes to ``path``: a full disk (or quota) becomes one
+    :class:`DataError` naming the file, instead of numpy's "N requested and
+    M written" or an errno without a file name."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DataError(f"no space left on device while writing {path}") from None
+        if e.errno is None and "requested and" in str(e):  # numpy's tofile on a short write
+            raise DataError(f"no space left on device while writing {path} ({e})") from None
+        raise
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when ``a`` and ``b`` name one file (through links too), so an
+    output that is its own input can be refused before the input is read."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return Path(a).resolve() == Path(b).resolve()

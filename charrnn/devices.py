@@ -11,23 +11,79 @@ whether it runs on one process or many, and the core never imports DDP.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 import torch
 
+from .errors import ConfigError
 from .metrics import LossReport, evaluate
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")  # what the trainer, sampling and mixed precision know
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
+
+
+def available_devices() -> list[str]:
+    """The device names this machine can run on, for messages: ``cpu``, one
+    ``cuda:N`` per GPU PyTorch sees, ``mps`` on Apple silicon."""
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if _mps_available():
+        names.append("mps")
+    return names
+
+
+def check_device(name: str) -> torch.device:
+    """``name`` as a ``torch.device``, or a one-line :class:`ConfigError`
+    naming the devices this machine has: torch itself would fail only at the
+    first tensor moved there, with an ``AssertionError`` or a traceback."""
+    available = f"available: {', '.join(available_devices())}"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps; {available}") from None
+    if device.type not in DEVICE_TYPES:
+        raise ConfigError(f"charrnn does not run on {name!r}: use auto, cpu, cuda, cuda:N or mps; {available}")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        usable = (device.index or 0) < count
+    else:
+        usable = device.type == "cpu" or _mps_available()
+    if not usable:
+        raise ConfigError(f"{name} is not available on this machine; {available}")
+    return device
 
 
 def pick_device(name: str = "auto") -> torch.device:
     """``"auto"``: CUDA if present, else Apple's MPS, else the CPU; any other
-    name (``"cpu"``, ``"cuda:1"``) is taken as it is."""
+    name (``"cpu"``, ``"cuda:1"``) is checked against this machine
+    (:func:`check_device`)."""
     if name != "auto":
-        return torch.device(name)
+        return check_device(name)
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def device_to_resume_on(saved: str, source: object) -> str:
+    """The device setting a resumed run uses when none is given: the saved
+    one, or ``"auto"`` (with a warning) when this machine lacks it, so a run
+    trained on a GPU can go on on a laptop. Weights load onto the CPU first
+    (``map_location``), so the checkpoint itself fits any device."""
+    try:
+        check_device(saved)
+    except ConfigError as e:
+        warnings.warn(f"{source} was trained with device {saved}, but {e}; resuming on "
+                      f"{pick_device('auto')} (choose with --device)", stacklevel=2)
+        return "auto"
+    return saved
 
 
 class SingleProcess:

@@ -78,7 +78,7 @@ def evaluate(model: torch.nn.Module, data, device: torch.device | str | None = N
     batches: Iterable = data.eval_batches() if hasattr(data, "eval_batches") else data
     total, count = 0.0, 0
     with evaluating(model) as model_device, tqdm(total=total_chars, unit="char", unit_scale=True,
-                                                 desc="evaluating", disable=not progress, leave=False) as bar:
+                                                 desc="evaluating", disable=not progress) as bar:
         device = device or model_device
         for i, (inputs, targets) in enumerate(batches):
             if max_batches is not None and i >= max_batches:

@@ -19,6 +19,8 @@ generated together as one batch.
 
 from __future__ import annotations
 
+import math
+import numbers
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -34,6 +36,17 @@ from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK, UNK_ID, CharVocab
 _NEVER_SAMPLED = (PAD_ID, BOS_ID, UNK_ID)
 # Temperatures this small (0 included) cannot be divided by in float32: greedy.
 _GREEDY_BELOW = torch.finfo(torch.float32).tiny
+# A larger temperature would become inf in float32 (and -inf / inf is nan);
+# dividing by this one already gives the uniform distribution it tends to.
+_FLOAT32_MAX = torch.finfo(torch.float32).max
+# Steps per block: of uniform numbers drawn at once, and of ids turned into text.
+_BLOCK = 256
+# One call generates at most this many samples (a batch: every step holds
+# n x vocabulary probabilities and n recurrent states) and this many
+# characters in all (n x max_new_chars, the worst case: hours of CPU time
+# with the pretrained LSTM, at about a millisecond per character).
+MAX_SAMPLES = 10_000
+MAX_GENERATED_CHARS = 10_000_000
 
 
 def check_sampling_args(temperature: float = 1.0, top_k: int | None = None,
@@ -42,10 +55,33 @@ def check_sampling_args(temperature: float = 1.0, top_k: int | None = None,
     clear message for impossible settings."""
     if not temperature >= 0:  # also catches NaN
         raise ConfigError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
+    if not math.isfinite(temperature):
+        raise ConfigError(f"temperature must be a finite number (0 means greedy, a large one is close to "
+                          f"uniform), got {temperature}")
+    if top_k is not None and (not isinstance(top_k, numbers.Integral) or isinstance(top_k, bool)):
+        raise ConfigError(f"top_k must be a whole number, got {top_k!r}")
     if top_k is not None and top_k < 1:
         raise ConfigError(f"top_k must be at least 1, got {top_k}")
-    if top_p is not None and not 0 < top_p <= 1:
+    if top_p is not None and not 0 < top_p <= 1:  # also catches NaN
         raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
+
+
+def check_sample_size(n: int, max_new_chars: int) -> None:
+    """Raise :class:`~charrnn.errors.ConfigError` for a number of samples or a
+    length that is not a whole number >= 0, or a call so large that it would
+    run for days or exhaust memory: a mistyped size should fail at once."""
+    for name, value in (("n (the number of samples)", n), ("max_new_chars", max_new_chars)):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            raise ConfigError(f"{name} must be a whole number, got {value!r}")
+        if value < 0:
+            raise ConfigError(f"{name} must be >= 0, got {value}")
+    if n > MAX_SAMPLES:
+        raise ConfigError(f"n = {n:,} samples is more than {MAX_SAMPLES:,} in one batch; for more samples "
+                          "make several calls, each with its own seed")
+    if n * max_new_chars > MAX_GENERATED_CHARS:
+        raise ConfigError(f"n x max_new_chars = {n:,} x {max_new_chars:,} = {n * max_new_chars:,} characters is "
+                          f"more than {MAX_GENERATED_CHARS:,} in one call (hours of computing); split the work "
+                          "into several calls (another seed each, or the end of one text as the next prefix)")
 
 
 @lru_cache(maxsize=16)
@@ -99,7 +135,7 @@ def next_char_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int |
         # tiny temperature cannot overflow (it tends to greedy, as it should).
         # At temperature 1 there is nothing to divide, and softmax already
         # subtracts the max: the result is the same, bit for bit.
-        logits = (logits - logits.max(-1, keepdim=True).values) / temperature
+        logits = (logits - logits.max(-1, keepdim=True).values) / min(temperature, _FLOAT32_MAX)
     if top_k is not None and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, -torch.inf)
@@ -125,35 +161,63 @@ def generate_batch(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", n
     An empty prefix starts a new record from ``<bos>``. ``seed`` makes the
     result repeatable. Characters of the prefix that the vocabulary lacks
     are read as ``<unk>`` (with a warning naming them) and kept in the text.
+    At most :data:`MAX_SAMPLES` samples and :data:`MAX_GENERATED_CHARS`
+    characters (``n * max_new_chars``) per call; a model whose logits are
+    not finite raises :class:`~charrnn.errors.ModelError`.
     """
-    check_sampling_args(temperature, top_k, top_p)
+    pieces = _stream(model, vocab, prefix, n, max_new_chars, (temperature, top_k, top_p), seed, stop_at_eos)
+    return ["".join(parts) for parts in zip(*pieces, strict=True)] if n else []
+
+
+def stream_batch(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", n: int = 1,
+                 max_new_chars: int = 200, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, seed: int | None = None,
+                 stop_at_eos: bool = True) -> Iterator[list[str]]:
+    """The samples of :func:`generate_batch` (same arguments, same text) as
+    they are written: lists of ``n`` pieces, one per sample, the first
+    starting with the prefix. A long text can be shown, or saved, while it
+    grows, and an interrupted run keeps what it wrote. The arguments are
+    checked at once; the model stays in evaluation mode until the last
+    piece has been read (or the iterator is closed)."""
+    return _stream(model, vocab, prefix, n, max_new_chars, (temperature, top_k, top_p), seed, stop_at_eos)
+
+
+def _stream(model: torch.nn.Module, vocab: CharVocab, prefix: str, n: int, max_new_chars: int,
+            rule: tuple, seed: int | None, stop_at_eos: bool) -> Iterator[list[str]]:
+    """Check everything, draw the seed, then return the (lazy) generator."""
+    check_sampling_args(*rule)
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a string, got {type(prefix).__name__}")
-    if n < 0:
-        raise ConfigError(f"n (the number of samples) must be >= 0, got {n}")
-    if max_new_chars < 0:
-        raise ConfigError(f"max_new_chars must be >= 0, got {max_new_chars}")
+    check_sample_size(n, max_new_chars)
     if n == 0:
-        return []
+        return iter(())
     unknown = vocab.unknown_chars(prefix)
-    if unknown:
+    if unknown:  # stacklevel 3: the caller of generate_batch or stream_batch
         warnings.warn(f"{len(unknown)} character(s) of the prefix not in the vocabulary were read as "
-                      f"{UNK}: {', '.join(repr(c) for c in unknown[:10])}", stacklevel=2)
+                      f"{UNK}: {', '.join(repr(c) for c in unknown[:10])}", stacklevel=3)
     if seed is None:
         seed = int(torch.randint(2 ** 62, ()))
+    return _pieces(model, vocab, prefix, n, max_new_chars, rule, seed, stop_at_eos)
+
+
+def _pieces(model: torch.nn.Module, vocab: CharVocab, prefix: str, n: int, max_new_chars: int,
+            rule: tuple, seed: int, stop_at_eos: bool) -> Iterator[list[str]]:
+    """Text, block by block: the ids of each block become ``n`` strings at
+    once (about a byte per character), and a row stops at its ``<eos>``."""
+    first, started = prefix, False
     with evaluating(model) as device, (_one_token_steps_on_cpu() if device.type == "cpu" else nullcontext()):
         generator = torch.Generator(device=device).manual_seed(seed)
-        ids = _sample_ids(model, vocab.encode(prefix, add_bos=True), n, max_new_chars,
-                          (temperature, top_k, top_p), generator, stop_at_eos)
-    if ids.numel() and int(ids.max()) >= len(vocab):  # searchsorted's answer to NaN probabilities
-        raise ModelError("the model gave NaN probabilities (are its weights finite?); "
-                         "no text could be sampled")
-    texts = []
-    for row in ids.tolist():
-        if stop_at_eos and EOS_ID in row:
-            row = row[:row.index(EOS_ID)]
-        texts.append(prefix + vocab.decode(row))
-    return texts
+        for block in _id_blocks(model, vocab.encode(prefix, add_bos=True), n, max_new_chars, rule,
+                                generator, stop_at_eos):
+            pieces = []
+            for row in block.tolist():
+                if stop_at_eos and EOS_ID in row:
+                    row = row[:row.index(EOS_ID)]  # later blocks of this row are all <pad>: ""
+                pieces.append(first + vocab.decode(row))
+            first, started = "", True
+            yield pieces
+    if not started:  # nothing generated (max_new_chars 0): the prefix alone
+        yield [prefix] * n
 
 
 @contextmanager
@@ -168,35 +232,58 @@ def _one_token_steps_on_cpu() -> Iterator[None]:
             yield
 
 
-def _sample_ids(model: torch.nn.Module, prefix_ids: list[int], n: int, max_new_chars: int,
-                rule: tuple, generator: torch.Generator, stop_at_eos: bool) -> torch.Tensor:
-    """The generation loop: ``(n, generated)`` new ids after ``prefix_ids``;
-    ``rule`` is ``(temperature, top_k, top_p)``. Rows that reached
-    ``<eos>`` produce ``<pad>`` until all have (then the loop stops)."""
+def _bad_logits(logits: torch.Tensor, step: int) -> ModelError:
+    """The error for nan logits, or +inf ones, or none above -inf: a token
+    drawn from them is garbage (and may be an id past the vocabulary, which
+    the model cannot read back), so generation stops before one is kept or
+    fed back."""
+    kind = "nan" if bool(torch.isnan(logits).any()) else "infinite"
+    return ModelError(f"the model produced {kind} logits at generation step {step}: its weights are not finite "
+                      "(or too large); no text could be sampled. Load a checkpoint saved before training "
+                      "diverged, or train again with a lower learning rate")
+
+
+def _id_blocks(model: torch.nn.Module, prefix_ids: list[int], n: int, max_new_chars: int,
+               rule: tuple, generator: torch.Generator, stop_at_eos: bool) -> Iterator[torch.Tensor]:
+    """The generation loop: ``(n, <= _BLOCK)`` new ids after ``prefix_ids``,
+    one block at a time, on the CPU; ``rule`` is ``(temperature, top_k,
+    top_p)``. Rows that reached ``<eos>`` produce ``<pad>`` until all have
+    (then the loop stops). Memory does not grow with the length: only the
+    current block's columns are kept."""
     device = generator.device
     # Read the prefix once, for one sequence, then copy its state n times.
     logits, state = model(torch.tensor([prefix_ids], device=device))  # (1, prefix, vocab)
     state = state_to(state, lambda s: s.repeat(1, n, 1))               # (layers, 1, H) -> (layers, n, H)
     last = logits[:, -1].expand(n, -1)                                  # (1, vocab) -> (n, vocab)
     # Each step costs a handful of small tensor operations, so the loop
-    # keeps to as few as it can: the new ids stay an (n, 1) column that
-    # is fed straight back to the model and collected in a list.
+    # keeps to as few as it can, and to one wait for the device: whether
+    # the logits were finite and all rows have ended are read together.
+    # A token drawn from bad logits is dropped before it is kept or fed back.
     columns: list[torch.Tensor] = []
     finished = torch.zeros((n, 1), dtype=torch.bool, device=device)
-    uniforms = _uniforms(n, max_new_chars, generator, device)
+    uniforms = _uniforms(n, max_new_chars, generator, device, _BLOCK)
     greedy = rule[0] < _GREEDY_BELOW
-    for _ in range(max_new_chars):
+    for step in range(max_new_chars):
         probs = next_char_probs(last, *rule)                            # (n, vocab)
         nxt = probs.argmax(-1, keepdim=True) if greedy else _sample(probs, next(uniforms))  # (n, 1)
         if stop_at_eos:
             nxt = nxt.masked_fill(finished, PAD_ID)  # finished rows produce padding
             finished |= nxt == EOS_ID
+        # nan anywhere, +inf, or no logit above -inf makes this sum non-finite
+        # (a -inf logit alone is fine: that character is never drawn).
+        finite, done = torch.stack([torch.isfinite(last.amax() + probs.sum()), finished.all()]).tolist()
+        if not finite:
+            raise _bad_logits(last, step)
         columns.append(nxt)
-        if stop_at_eos and bool(finished.all()):
-            break
+        if done or len(columns) == _BLOCK:
+            yield torch.cat(columns, 1).cpu()                           # (n, block)
+            columns = []
+        if done:
+            return
         logits, state = model(nxt, state)                               # (n, 1, vocab)
         last = logits[:, -1]                                            # (n, vocab)
-    return torch.cat(columns, 1) if columns else torch.empty((n, 0), dtype=torch.long)  # (n, generated)
+    if columns:
+        yield torch.cat(columns, 1).cpu()
 
 
 def generate(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", max_new_chars: int = 200,

@@ -31,7 +31,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -40,8 +40,8 @@ from tqdm.auto import tqdm
 from .callbacks import Checkpoints, ProgressBar, due, fire
 from .checkpoint import capture_rng_state, load_checkpoint, model_from_checkpoint, restore_rng_state, save_checkpoint
 from .config import TrainConfig
-from .devices import SingleProcess
-from .errors import ConfigError
+from .devices import SingleProcess, device_to_resume_on
+from .errors import ConfigError, ModelError
 from .metrics import masked_cross_entropy
 from .model import CharRNN
 from .vocab import PAD_ID, CharVocab
@@ -61,6 +61,12 @@ class History:
     val_loss: list[float] = field(default_factory=list)
     chars_trained: int = 0
     seconds: float = 0.0
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> History:
+        """The history saved in a checkpoint (keys of other versions ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
     @property
     def chars_per_second(self) -> float:
@@ -82,16 +88,22 @@ class StopSignals:
     stop. Inside :meth:`holding` (an update in progress) or with
     ``hold_always`` (a distributed run, where the ranks must agree on the
     step they stop after) the signal is only noted in ``received``;
-    elsewhere it raises ``KeyboardInterrupt`` at once, as Ctrl-C does."""
+    elsewhere it raises ``KeyboardInterrupt`` at once, as Ctrl-C does.
+    ``signum`` keeps the first signal, so the CLI can exit 128 + signum."""
 
     def __init__(self, hold_always: bool = False):
         self.received = False
-        self._holding = self._hold_always = hold_always
+        self.signum: int | None = None
+        self._hold_always = hold_always
+        self._holding: str | None = "always" if hold_always else None
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum, frame) -> None:
-        self.received = True
-        if not self._holding:
+        repeated, self.received = self.received, True
+        self.signum = self.signum or signum
+        # A validation pass is finished for the first signal; a second one
+        # means "now" (resume redoes the pass). An update always finishes.
+        if self._holding is None or (self._holding == "validation" and repeated):
             raise KeyboardInterrupt
 
     def __enter__(self) -> StopSignals:
@@ -105,13 +117,23 @@ class StopSignals:
             signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
 
     @contextmanager
-    def holding(self) -> Iterator[None]:
-        """Note signals without acting on them until the block is done."""
-        self._holding = True
+    def holding(self, what: str = "update") -> Iterator[None]:
+        """Note signals without acting on them until the block is done
+        (``what="validation"``: a second signal stops at once)."""
+        self._holding = "always" if self._hold_always else what
         try:
             yield
         finally:
-            self._holding = self._hold_always
+            self._holding = "always" if self._hold_always else None
+
+
+_ADVICE = "lower the learning rate (--lr) or keep gradient clipping on (--clip-norm)"
+
+
+def _finite(model: torch.nn.Module) -> bool:
+    """True when every weight is a finite number: one nan spreads to every
+    output, so a checkpoint holding one is worthless."""
+    return all(bool(torch.isfinite(p).all()) for p in model.state_dict().values() if p.is_floating_point())
 
 
 class MixedPrecision:
@@ -172,7 +194,15 @@ class Trainer:
         self.precision = MixedPrecision(self.device, self.config.amp)
         self.step, self.target_step = 0, self.config.steps
         self.history = History()
-        self.interrupted = False
+        self.interrupted = False  # the last fit was stopped (Ctrl-C, SIGTERM)
+        self.completed = False    # the last fit reached its target step
+        self.stop_signal: int | None = None  # the signal that stopped it, if one did
+        self._saved: tuple[int, int] | None = None  # (step, validations) of the checkpoint file
+
+    @property
+    def unsaved(self) -> bool:
+        """True when ``checkpoint_path`` lacks steps or validations done since."""
+        return self._saved != (self.step, len(self.history.val_steps))
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, train_data, val_data=None,
@@ -186,8 +216,14 @@ class Trainer:
         the same step with other batches (a warning says so)."""
         ckpt = load_checkpoint(path)
         model, vocab = model_from_checkpoint(ckpt)
+        if not _finite(model):
+            raise ModelError(f"{path}: its weights are not finite (nan or inf), so training cannot go on "
+                             "from it; resume from an earlier checkpoint, or start again with a lower --lr")
         if config is None:
-            config = TrainConfig.from_dict({**ckpt.get("train_config", {}), **config_overrides})
+            saved = {**ckpt.get("train_config", {}), **config_overrides}
+            if "device" in saved and "device" not in config_overrides:  # the saved device is a default
+                saved["device"] = device_to_resume_on(saved["device"], path)
+            config = TrainConfig.from_dict(saved)
         saved_data = dict(ckpt.get("data_config") or {})
         saved_world = saved_data.pop("world_size", 1)
         trainer = cls(model.train(), vocab, train_data, val_data, config,
@@ -200,7 +236,9 @@ class Trainer:
         if ckpt.get("optimizer_state"):
             trainer.optimizer.load_state_dict(ckpt["optimizer_state"])
         trainer.step = int(ckpt.get("step", 0))
-        trainer.history = History(**ckpt.get("history", {}))
+        trainer.history = History.from_dict(ckpt.get("history"))
+        if trainer.checkpoint_path == Path(path):
+            trainer._saved = (trainer.step, len(trainer.history.val_steps))
         restore_rng_state(ckpt.get("rng", {}))
         return trainer
 
@@ -209,13 +247,31 @@ class Trainer:
         rank 0 writes (the plain model: no DDP ``module.`` prefixes) while
         the others wait, so none runs ahead of a half-written file."""
         path = Path(path or self.checkpoint_path or "checkpoint.pt")
+        if not _finite(self.model):  # the same weights on every rank: all raise together
+            raise ModelError(f"the weights are not finite (nan or inf) at step {self.step}, so no "
+                             f"checkpoint is written; {self._kept(path)}; {_ADVICE}")
         if self.context.is_main:
             save_checkpoint(path, self.model, self.vocab, optimizer=self.optimizer, step=self.step,
                             history=asdict(self.history), train_config=self.config.to_dict(),
                             data_config={**self.data_config, "world_size": self.context.world_size},
                             rng=capture_rng_state())
         self.context.barrier()
+        if path == self.checkpoint_path:
+            self._saved = (self.step, len(self.history.val_steps))
         return path
+
+    def _kept(self, path: Path | None) -> str:
+        """What a stopped run leaves on disk, for the message that says why."""
+        if path is None:
+            return "no checkpoint path was set"
+        if self._saved is None or path != self.checkpoint_path:
+            return f"nothing was written to {path} by this run"
+        return f"{path} keeps step {self._saved[0]}, the last good one"
+
+    def _diverged(self, what: str, value: float, step: int) -> ModelError:
+        lr = learning_rate(self.config, max(step - 1, 0))
+        return ModelError(f"the {what} became {value} at step {step} (learning rate {lr:g}), so training "
+                          f"stopped; {self._kept(self.checkpoint_path)}; {_ADVICE}")
 
     def train_step(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[float, float]:
         """One forward/backward/update; returns (loss, gradient norm before clipping)."""
@@ -240,6 +296,8 @@ class Trainer:
         if self.val_data is None:
             return None
         report = self.context.evaluate(self.model, self.val_data, self.device, self.config.eval_batches)
+        if not math.isfinite(report.nats):
+            raise self._diverged("validation loss", report.nats, self.step)
         self.history.val_steps.append(self.step)
         self.history.val_loss.append(report.nats)
         return report.nats
@@ -250,30 +308,60 @@ class Trainer:
         ``callbacks`` are told of each step (see :mod:`charrnn.callbacks`);
         a progress bar and, with a ``checkpoint_path``, checkpoint files are
         callbacks added here. Ctrl-C (or SIGTERM) stops after the current
-        step: model and history stay, ``trainer.interrupted`` is set, and
-        calling ``fit`` again goes on.
+        step, or after the validation pass under way (a second signal stops
+        that at once, and the next ``fit`` or a resumed run redoes it): model
+        and history stay, ``trainer.interrupted`` and ``trainer.stop_signal``
+        are set, and calling ``fit`` again goes on. A loss that becomes nan
+        or inf raises :class:`ModelError`; no checkpoint is written then.
         """
         self.target_step = self.config.steps if steps is None else steps
         hooks = self._callbacks(progress, callbacks)
-        self.interrupted = False
+        self.interrupted, self.completed, self.stop_signal = False, False, None
         self.module.train()
         fire(hooks, "on_fit_start", self)
+        stop = StopSignals(hold_always=self.context.is_distributed)
         try:
-            with StopSignals(hold_always=self.context.is_distributed) as stop:
-                while self.step < self.target_step:
-                    self._one_step(stop)
-                    if due(self, self.config.eval_every):
-                        if self.validate() is not None:
-                            fire(hooks, "on_validation_end", self)
-                    fire(hooks, "on_step_end", self)
+            with stop:
+                self._loop(hooks, stop)
+            self.completed = True
         except KeyboardInterrupt:
-            self.interrupted = True
-            if self.context.is_main:
-                saved = f", checkpoint written to {self.checkpoint_path}" if self.checkpoint_path else ""
-                tqdm.write(f"Interrupted at step {self.step}: model and history kept{saved}.")
+            self._stopped(stop)
         finally:
             fire(hooks, "on_fit_end", self)
         return self.history
+
+    def _loop(self, hooks: list, stop: StopSignals) -> None:
+        self._finish_cut_validation(hooks, stop)
+        while self.step < self.target_step:
+            self._one_step(stop)
+            if due(self, self.config.eval_every):
+                self._validate_and_tell(hooks, stop)
+            fire(hooks, "on_step_end", self)
+            if stop.received and not self.context.is_distributed:
+                raise KeyboardInterrupt  # a signal that came during validation
+            # (distributed: the ranks agree to stop at the next step's totals)
+
+    def _validate_and_tell(self, hooks: list, stop: StopSignals) -> None:
+        with stop.holding("validation"):
+            report = self.validate()
+        if report is not None:
+            fire(hooks, "on_validation_end", self)
+
+    def _finish_cut_validation(self, hooks: list, stop: StopSignals) -> None:
+        """A stop can cut short the validation of the step it came at (a
+        second Ctrl-C during the pass, an exception in it): the checkpoint
+        then lacks it, so it is done first, and the history reads as an
+        uninterrupted run's. Nothing needs saving for this in the file."""
+        due_here = self.step % self.config.eval_every == 0 or self.step == self.target_step
+        if (self.val_data is not None and self.step > 0 and due_here
+                and self.history.val_steps[-1:] != [self.step]):
+            self._validate_and_tell(hooks, stop)
+
+    def _stopped(self, stop: StopSignals) -> None:
+        self.interrupted, self.stop_signal = True, stop.signum
+        if self.context.is_main:
+            saved = f", checkpoint written to {self.checkpoint_path}" if self.checkpoint_path else ""
+            tqdm.write(f"Interrupted at step {self.step}: model and history kept{saved}.")
 
     def _callbacks(self, progress: bool, extra: Sequence) -> list:
         every = self.config.checkpoint_every or self.config.eval_every
@@ -292,6 +380,8 @@ class Trainer:
             loss, grad_norm = self.train_step(inputs, targets)
             chars = int((targets != PAD_ID).sum())
             loss, chars, stop_asked = self.context.step_totals(loss, chars, stop.received)
+            if not math.isfinite(loss):  # the weights are lost too: stop before anything is saved
+                raise self._diverged("loss", loss, self.step + 1)
             self.step += 1
             self.history.record_step(self.step, loss, grad_norm, chars, time.perf_counter() - started)
         if stop_asked:

@@ -179,3 +179,45 @@ def headless_chromium(path: str):
             yield browser
         finally:
             browser.close()
+
+
+# ---------------------------------------------------------------------- CLI
+def run_cli(argv) -> tuple[int, str, str]:
+    """``charrnn.cli.main(argv)`` with stdout and stderr captured; an argparse
+    exit becomes the status. Usable in any fixture scope (no capsys)."""
+    import io
+
+    from charrnn.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main([str(a) for a in argv])
+        except SystemExit as e:  # argparse
+            rc = e.code
+    return rc, out.getvalue(), err.getvalue()
+
+
+def assert_one_line_error(rc, err, *fragments):
+    """Exit status 2 and stderr of exactly one ``charrnn: error:`` line (no
+    traceback, nothing else) holding every fragment."""
+    assert rc == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("charrnn: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def one_cell_notebook(source: str, exercise: bool = True):
+    """A notebook of one code cell; ``exercise`` marks it as an nbgrader
+    solution cell (a "your turn" cell)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cell = nbformat.v4.new_code_cell(source)
+    if exercise:
+        cell.metadata["nbgrader"] = {"grade": False, "grade_id": "f", "locked": False, "schema_version": 3,
+                                     "solution": True, "task": False}
+    nb.cells = [cell]
+    return nb

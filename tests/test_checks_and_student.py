@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
-from helpers import assert_no_solution_code, student_versions
+from helpers import assert_no_solution_code, one_cell_notebook, student_versions
 
 import charrnn
 from charrnn.course.checks import ExerciseError, check_encode, check_pad_batch
@@ -103,21 +103,10 @@ def test_exercise_error_is_an_assertion_error():
 
 
 # ------------------------------------------------------------------ student
-def _one_exercise_notebook(solution: str, nbgrader: bool = True):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    cell = nbformat.v4.new_code_cell(solution)
-    if nbgrader:
-        cell.metadata["nbgrader"] = {"grade": False, "grade_id": "f", "locked": False, "schema_version": 3,
-                                     "solution": True, "task": False}
-    nb.cells = [cell]
-    return nb
-
-
 def test_a_solution_region_keeps_its_indentation(tmp_path):
     src, dst = tmp_path / "one.ipynb", tmp_path / "student" / "one.ipynb"
     solved = "def f(x):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION\n\nprint(1)"
-    nbformat.write(_one_exercise_notebook(solved), src)
+    nbformat.write(one_cell_notebook(solved), src)
     assert make_student_version(src, dst) == 1
     assert nbformat.read(dst, as_version=4).cells[0].source == f"def f(x):\n    {STUB}\n\nprint(1)"
 
@@ -131,7 +120,7 @@ def test_broken_solution_markers_are_named(tmp_path, source, nbgrader, reason):
     """A region left open would leak the rest of the cell, solution included;
     a region in a cell nbgrader does not know as an exercise could not be graded."""
     src = tmp_path / "one.ipynb"
-    nbformat.write(_one_exercise_notebook(source, nbgrader), src)
+    nbformat.write(one_cell_notebook(source, nbgrader), src)
     with pytest.raises(charrnn.DataError, match=f"one.ipynb failed: .*{reason}"):
         make_student_version(src, tmp_path / "student" / "one.ipynb")
 

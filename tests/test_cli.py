@@ -4,16 +4,15 @@ subprocess for ``python -m charrnn``)."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gzip
-import io
 import json
 import re
 import subprocess
 import sys
 
 import pytest
-from helpers import TINY_RECORDS, to_jsonl_bytes
+from helpers import TINY_RECORDS, assert_one_line_error, to_jsonl_bytes
+from helpers import run_cli as run
 
 import charrnn
 from charrnn import load_checkpoint, load_records
@@ -25,28 +24,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*not in the vocabulary:UserWarn
 
 TINY_TRAIN = ["--steps", "30", "--hidden-size", "32", "--embed-dim", "16", "--seq-len", "32",
               "--batch-size", "8", "--eval-every", "10", "--no-progress", "--device", "cpu"]
-
-
-def run(argv) -> tuple[int, str, str]:
-    """main(argv) with stdout and stderr captured (usable in any fixture scope)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main([str(a) for a in argv])
-        except SystemExit as e:  # argparse
-            rc = e.code
-    return rc, out.getvalue(), err.getvalue()
-
-
-def assert_one_line_error(rc, err, *fragments):
-    assert rc == 2
-    lines = err.strip().splitlines()
-    errors = [line for line in lines if line.startswith("charrnn: error:")]
-    assert len(errors) == 1, err
-    assert all(line.startswith("charrnn:") for line in lines), err  # nothing else, no traceback
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in errors[0]
 
 
 @pytest.fixture(scope="module")

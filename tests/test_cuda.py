@@ -28,7 +28,7 @@ def test_amp_training_on_cuda_lowers_the_loss(cell, corpus_batches):
     trainer = charrnn.Trainer(model, vocab, batches, batches,
                               charrnn.TrainConfig(steps=60, lr=1e-2, eval_every=30, eval_batches=2))
     assert trainer.device.type == "cuda"
-    assert trainer._amp_dtype in (torch.bfloat16, torch.float16)
+    assert trainer.precision.dtype in (torch.bfloat16, torch.float16)
     history = trainer.fit(progress=False)
     assert all(math.isfinite(x) for x in history.train_loss)
     assert history.train_loss[-1] < history.train_loss[0] - 0.5

@@ -350,5 +350,5 @@ def test_nan_logits_give_a_clear_error_not_garbage():
             return torch.full((*x.shape, self.vocab_size), float("nan")), state
 
     vocab = CharVocab("abc")
-    with pytest.raises(ValueError, match="NaN probabilities"):
+    with pytest.raises(charrnn.ModelError, match="nan logits"):
         charrnn.generate(NanModel(len(vocab)), vocab, "ab", max_new_chars=5, seed=0)

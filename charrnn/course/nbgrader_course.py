@@ -42,7 +42,8 @@ STUB = 'raise NotImplementedError("your turn")'
 NBVAL_MARKER = "# NBVAL_"  # lines such as "# NBVAL_IGNORE_OUTPUT": for the test runner, not for students
 CELL_TIMEOUT_S = 300  # per cell while grading: a student's slow loop fails that cell, not the whole class
 
-__all__ = ["ASSIGNMENT", "STUB", "exercises", "generate_assignment", "nbgrader_api", "prepare_source"]
+__all__ = ["ASSIGNMENT", "STUB", "exercises", "generate_assignment", "nbgrader_api", "prepare_source",
+           "read_source"]
 
 
 def _hidden_recheck(check_source: str) -> str:
@@ -122,22 +123,76 @@ def run_step(step: Callable[[], dict], what: str) -> None:
         raise DataError(f"{what} failed: {reasons[-1]}")
 
 
+def _one_line(text: str, limit: int = 200) -> str:
+    """A library's message as one short line (jsonschema's span many)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def read_source(path: Path):
+    """Notebook ``path``, read and checked: readable JSON, valid by the
+    notebook schema, at least one cell. Anything else raises
+    :class:`DataError` naming the file, so a folder of notebooks is checked
+    in full before anything is written (nbformat's own errors are
+    multi-line and do not say which file they are about)."""
+    nbformat = require("nbformat", "course", "making student versions and grading")
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except nbformat.ValidationError as e:
+        raise DataError(f"{path}: not a valid notebook ({_one_line(e.message)}); "
+                        "open it in Jupyter and save it again, or restore it") from None
+    except (ValueError, AttributeError, TypeError, KeyError) as e:  # NotJSONError, a list, bad encoding...
+        raise DataError(f"{path}: not a readable notebook ({_one_line(e)}); restore it") from None
+    if not nb.cells:
+        raise DataError(f"{path}: holds no cells; remove it from the folder, or restore it")
+    return nb
+
+
+def _failing_notebook(notebooks: list[Path], source: Path) -> Path | None:
+    """Which of ``notebooks`` (prepared in ``source``) nbgrader's preprocessors
+    reject, found in this process (in milliseconds), with their log silenced:
+    nbgrader's own report does not name the notebook."""
+    import logging
+
+    import nbformat
+    from nbgrader.preprocessors import CheckCellMetadata, ClearSolutions
+
+    quiet = logging.getLogger("charrnn.nbgrader-check")
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
+    for path in notebooks:
+        nb = nbformat.read(source / path.name, as_version=4)
+        try:
+            for step in (ClearSolutions(code_stub={"python": STUB}, log=quiet), CheckCellMetadata(log=quiet)):
+                nb, _ = step.preprocess(nb, {})
+        except Exception:  # noqa: BLE001 - any failure marks the notebook; nbgrader's message says why
+            return path
+    return None
+
+
 def generate_assignment(notebooks: list[Path], root: str | os.PathLike) -> list[Path]:
     """Lay out the course folder ``root`` with ``notebooks`` as the assignment's
     source and run nbgrader's generate_assignment. Returns the released
-    (student) notebooks, in the order given."""
+    (student) notebooks, in the order given. Every notebook is read and
+    checked (:func:`read_source`) before nbgrader runs; an error names
+    the notebook it is about."""
     nbformat = require("nbformat", "course", "making student versions and grading")
+    checked = [read_source(path) for path in notebooks]
     source = Path(root) / "source" / ASSIGNMENT
     if source.exists():
         shutil.rmtree(source)
     source.mkdir(parents=True)
-    for path in notebooks:
-        try:
-            nb = nbformat.read(path, as_version=4)
-        except ValueError as e:  # nbformat's NotJSONError and friends
-            raise DataError(f"{path}: not a readable notebook ({e})") from None
+    for path, nb in zip(notebooks, checked, strict=True):
         nbformat.write(prepare_source(nb), source / path.name)
     api = nbgrader_api(root)
-    run_step(lambda: api.generate_assignment(ASSIGNMENT, force=True, create=True),
-             f"preparing the student versions of {', '.join(p.name for p in notebooks)}")
+    try:
+        run_step(lambda: api.generate_assignment(ASSIGNMENT, force=True, create=True),
+                 f"preparing the student versions of {', '.join(p.name for p in notebooks)}")
+    except DataError as e:
+        culprit = _failing_notebook(notebooks, source) if len(notebooks) > 1 else notebooks[0]
+        if culprit is None:
+            raise
+        reason = str(e).split(" failed: ", 1)[-1]
+        raise DataError(f"preparing the student version of {culprit} failed: {reason}") from None
     return [Path(root) / "release" / ASSIGNMENT / path.name for path in notebooks]

@@ -46,36 +46,51 @@ def _write_compact(nb, dst: Path) -> None:
         f.write("\n")
 
 
-def _student_versions(sources: list[Path], dst_dir: Path) -> list[Path]:
+def _student_versions(sources: list[Path], targets: list[Path]) -> list[Path]:
+    """Write the student version of each of ``sources`` to its ``targets``
+    (all in one folder): every source is checked and converted first, then
+    all are written into a hidden folder beside the targets and moved into
+    place only when every one has been written, so a failure anywhere
+    leaves the folder as it was."""
     import nbformat
 
-    written = []
     with tempfile.TemporaryDirectory(prefix="charrnn-course-") as course:
-        for released, src in zip(generate_assignment(sources, course), sources, strict=True):
-            _write_compact(nbformat.read(released, as_version=4), dst_dir / src.name)
-            written.append(dst_dir / src.name)
-    return written
+        released = generate_assignment(sources, course)
+        folder = targets[0].parent
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".charrnn-student-", dir=folder) as staging:
+            staged = [Path(staging) / f"{i}.ipynb" for i in range(len(targets))]
+            for path, dst in zip(released, staged, strict=True):
+                _write_compact(nbformat.read(path, as_version=4), dst)
+            for dst, target in zip(staged, targets, strict=True):
+                os.replace(dst, target)  # same folder, same file system: one step each
+    return targets
 
 
 def make_student_version(src: str | os.PathLike, dst: str | os.PathLike) -> int:
-    """Write the student version of notebook ``src`` to ``dst``. Returns the
-    number of exercises (solution cells) it holds."""
+    """Write the student version of notebook ``src`` to ``dst`` (replacing
+    ``dst``: the caller names the very file). Returns the number of
+    exercises (solution cells) it holds."""
     import nbformat
 
     src, dst = Path(src), Path(dst)
     if src.resolve() == dst.resolve():
         raise ConfigError(f"{src}: refusing to overwrite the solved notebook with its student version")
-    with tempfile.TemporaryDirectory(prefix="charrnn-student-") as tmp:
-        [written] = _student_versions([src], Path(tmp))
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        written.replace(dst)
+    _student_versions([src], [dst])
     nb = nbformat.read(dst, as_version=4)
     return sum(bool(c.metadata.get("nbgrader", {}).get("solution")) for c in nb.cells)
 
 
-def make_student_versions(src_dir: str | os.PathLike, dst_dir: str | os.PathLike) -> list[Path]:
+def make_student_versions(src_dir: str | os.PathLike, dst_dir: str | os.PathLike,
+                          overwrite: bool = False) -> list[Path]:
     """Student versions of every ``*.ipynb`` in ``src_dir``, written under
-    ``dst_dir`` with the same names. Returns the paths written."""
+    ``dst_dir`` with the same names. Returns the paths written.
+
+    A notebook already in ``dst_dir`` may hold a student's work, so it is
+    replaced only with ``overwrite=True``; otherwise nothing is written and
+    :class:`~charrnn.errors.ConfigError` names the files. Every source is
+    checked before anything is written (:class:`~charrnn.errors.DataError`
+    names a bad one), and a failure leaves ``dst_dir`` as it was."""
     src_dir, dst_dir = Path(src_dir), Path(dst_dir)
     if src_dir.resolve() == dst_dir.resolve():
         raise ConfigError(f"{src_dir}: the student versions need another folder (--out)")
@@ -84,4 +99,10 @@ def make_student_versions(src_dir: str | os.PathLike, dst_dir: str | os.PathLike
         return []
     if len({p.stem.lower() for p in sources}) != len(sources):
         raise DataError(f"{src_dir}: two notebooks differ only in case")
-    return _student_versions(sources, dst_dir)
+    targets = [dst_dir / p.name for p in sources]
+    existing = [t.name for t in targets if t.exists()]
+    if existing and not overwrite:
+        raise ConfigError(f"{dst_dir}: already holds {', '.join(existing)}, which would be replaced (a student's "
+                          "edits would be lost); choose another folder, or replace them with --overwrite "
+                          "(overwrite=True)")
+    return _student_versions(sources, targets)
