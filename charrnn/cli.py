@@ -39,7 +39,7 @@ from .devices import device_to_resume_on, pick_device
 from .errors import DISTRIBUTION, CharRNNError, CheckpointError, ConfigError, DataError, require
 from .metrics import evaluate
 from .model import CharRNN
-from .sample import generate_batch, stream_batch
+from .sample import check_seed, generate_batch, stream_batch
 from .training import Trainer
 from .vocab import CharVocab
 from .wordcheck import known_word_share, word_list, words
@@ -496,6 +496,8 @@ def cmd_sample(args) -> None:
     at the end, since they grow together): a long run shows progress, and an
     interrupted one keeps the first sample's text so far."""
     _check_sample_size(args.n, args.length)
+    if args.seed is not None:
+        check_seed(args.seed)
     model, vocab = load_model(args.checkpoint, pick_device(args.device))
     blocks = stream_batch(model, vocab, args.prefix, args.n, args.length, args.temperature,
                           args.top_k, args.top_p, seed=args.seed)
@@ -545,6 +547,8 @@ def cmd_evaluate(args) -> None:
     """``evaluate``: a checkpoint's loss on a file in nats, bits/char and
     perplexity, beside general-purpose compressors as a baseline, and
     optionally how many generated words are real words."""
+    if args.word_temperatures:
+        check_seed(args.seed)  # before minutes of evaluation, not after
     model, vocab = load_model(args.checkpoint, pick_device(args.device))
     config = config_from_args(DataConfig, args)
     if config.data is not None and Path(config.data).is_dir():

@@ -66,6 +66,14 @@ def check_sampling_args(temperature: float = 1.0, top_k: int | None = None,
         raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
 
 
+def check_seed(seed) -> None:
+    """Raise :class:`~charrnn.errors.ConfigError` for a seed torch's generator
+    cannot take (it needs 0 to 2**63 - 1; a larger one fails deep inside with
+    "Overflow when unpacking long long")."""
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed < 2 ** 63:
+        raise ConfigError(f"seed must be a whole number from 0 to {2 ** 63 - 1} (2**63 - 1), got {seed!r}")
+
+
 def check_sample_size(n: int, max_new_chars: int) -> None:
     """Raise :class:`~charrnn.errors.ConfigError` for a number of samples or a
     length that is not a whole number >= 0, or a call so large that it would
@@ -197,6 +205,7 @@ def _stream(model: torch.nn.Module, vocab: CharVocab, prefix: str, n: int, max_n
                       f"{UNK}: {', '.join(repr(c) for c in unknown[:10])}", stacklevel=3)
     if seed is None:
         seed = int(torch.randint(2 ** 62, ()))
+    check_seed(seed)
     return _pieces(model, vocab, prefix, n, max_new_chars, rule, seed, stop_at_eos)
 
 

@@ -345,3 +345,16 @@ def test_read_source_names_the_notebook_in_one_line(tmp_path):
     with pytest.raises(DataError) as e:
         read_source(path)
     assert str(e.value).startswith(f"{path}: not a valid notebook") and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("seed", [2 ** 63, -1, 1.5, True])
+def test_a_seed_out_of_range_is_a_config_error(model, vocab, seed):
+    with pytest.raises(ConfigError, match="seed must be a whole number"):
+        generate(model, vocab, "a", 5, seed=seed)
+
+
+@pytest.mark.parametrize("command", [["sample", "--length", "5"],
+                                     ["evaluate", "--word-temperatures", "1", "--limit", "2"]])
+def test_cli_huge_seed_is_one_line(command, checkpoints):
+    rc, _, err = run([command[0], "--checkpoint", checkpoints / "ok.pt", *command[1:], "--seed", str(10 ** 23)])
+    assert_one_line_error(rc, err, "seed must be a whole number")
