@@ -111,3 +111,12 @@ def test_the_story_has_no_project_machinery(path):
     for phrase in ("course notebook", "nbval", "NBVAL", "tests/", "test_browser"):
         assert phrase not in markdown + comments, f"{path.name} mentions {phrase!r}"
     assert len(re.findall(r"[Aa]ppendix 07", markdown)) <= 1
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem[:2])
+def test_no_cell_keeps_execution_timestamps(path):
+    """nbconvert --execute stores when each cell ran; committed notebooks keep
+    no timings (strip them with nbformat after executing)."""
+    nb = read(path)
+    stamped = [i for i, c in enumerate(nb.cells) if "execution" in c.metadata]
+    assert not stamped, f"{path.name}: cells {stamped[:5]} keep execution timestamps"
