@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import evaluate_speed
 import generation_speed
 import train_throughput
 from bench_common import load_warning, log, report, set_threads
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch threads (default: torch's default, printed in the report)")
     train_throughput.add_arguments(parser)
     generation_speed.add_arguments(parser)
+    evaluate_speed.add_arguments(parser)
     args = parser.parse_args(argv)
 
     set_threads(args.threads)
@@ -34,12 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     rows = train_throughput.run(args.steps, args.rounds, args.warmup)
     log("generation speed ...")
     rows += generation_speed.run(args.lengths, args.gen_rounds, args.origin_limit)
+    log("pretrained model: evaluation and int8 ...")
+    rows += evaluate_speed.run(args.eval_records, args.eval_rounds, args.int8_chars)
     notes = [
         f"Medians of {args.rounds} interleaved rounds of {args.steps} steps (training) and of "
         f"{args.gen_rounds} rounds (generation; the origin runs once from "
         f"{generation_speed.ORIGIN_ONCE_FROM} characters on); a ratio is the median of the "
         "ratios within each round. A character is a scored (non-pad) target in training and a "
-        "generated token in generation; batched counts the 64 samples together.",
+        "generated token in generation; batched counts the 64 samples together. The pretrained "
+        f"model's rows: {args.eval_rounds} rounds over the first {args.eval_records} records of the "
+        "embedded corpus (a character is a scored target; the bare forward counts every window "
+        "position) and of single-stream generation.",
         "",
     ]
     if warning:

@@ -21,7 +21,15 @@ when first used: ``charrnn.viz`` (plots, the live loss plot, widgets),
 from importlib import import_module
 
 from .baselines import compressor_bits_per_char, ngram_bits_per_char
-from .batches import EncodedCorpus, RecordBatches, WindowBatches, make_batches, pad_sequences, shift_targets
+from .batches import (
+    EncodedCorpus,
+    LengthBatches,
+    RecordBatches,
+    WindowBatches,
+    make_batches,
+    pad_sequences,
+    shift_targets,
+)
 from .callbacks import Callback, Checkpoints, ProgressBar, SampleEvery
 from .checkpoint import load_checkpoint, load_model, save_checkpoint
 
@@ -68,7 +76,8 @@ __all__ = [
     "BOS", "EOS", "PAD", "SPECIAL_TOKENS", "UNK", "CharVocab",
     "HashSplit", "ReadStats", "default_corpus_path", "format_record", "iter_records",
     "load_records", "load_texts", "normalize_whitespace", "split_records", "write_records",
-    "EncodedCorpus", "RecordBatches", "WindowBatches", "make_batches", "pad_sequences", "shift_targets",
+    "EncodedCorpus", "LengthBatches", "RecordBatches", "WindowBatches", "make_batches", "pad_sequences",
+    "shift_targets",
     # 2. the network
     "RNNCell", "ScratchRNN", "CharRNN", "CELLS", "evaluating",
     # 3. training and measuring

@@ -236,6 +236,31 @@ class RecordBatches:
             yield self._rows(range(i, min(i + self.batch_size, len(self.corpus))))
 
 
+class LengthBatches:
+    """Every record once for scoring, ``batch_size`` records of similar
+    length at a time, the longest first.
+
+    Padding a record to the longest of its batch costs as much as reading
+    real text; with neighbours in length order little of it is left (about
+    2% of the arXiv held-out split at 64 records a batch, against about half
+    of it in file order). The batch that comes out short, the last, holds the
+    shortest records, where a narrow batch costs least. The loss is a sum
+    over records, so the order does not change it."""
+
+    def __init__(self, corpus: EncodedCorpus, batch_size: int = _DEFAULTS["batch_size"]):
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be positive, got {batch_size}")
+        self.corpus, self.batch_size = corpus, batch_size
+
+    def eval_batches(self) -> Iterator[Batch]:
+        """``(inputs, targets)`` of each batch of records, longest first."""
+        offsets = torch.as_tensor(self.corpus.offsets)
+        order = torch.argsort(offsets[1:] - offsets[:-1], descending=True, stable=True)
+        for i in range(0, len(order), self.batch_size):
+            rows = [self.corpus.record(int(j)) for j in order[i:i + self.batch_size]]
+            yield shift_targets(pad_sequences(rows))
+
+
 def make_batches(corpus: EncodedCorpus, config: DataConfig, rank: int = 0, world_size: int = 1):
     """The batcher ``config.batching`` names, with the config's sizes and seed."""
     if config.batching == "records":

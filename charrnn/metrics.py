@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import DataError
-from .model import evaluating
+from .model import CharRNN, evaluating, state_to
 from .vocab import PAD_ID
 
 
@@ -63,12 +63,29 @@ class LossReport:
                 f"perplexity {self.perplexity:.2f} | {self.tokens:,} characters")
 
 
+# Time steps per forward call when scoring. Between chunks the rows whose
+# record has ended leave the batch, so the shorter records of a batch stop
+# costing soon after their end instead of running on padding to the longest
+# one's; and memory stays bounded: 64 records of 2,000 characters read in one
+# call make the 800-unit LSTM hold 64 x 2,000 x 3,200 gate values (1.6 GB).
+# On two CPU cores the pretrained LSTM reads 64 x 512 tokens as fast in
+# chunks of 32, 64 or 256 steps; 64 leaves 4% of the work to padding on the
+# benchmark's records where 256 leaves 12% (benchmarks/evaluate_speed.py).
+EVAL_CHUNK = 64
+
+
 def evaluate(model: torch.nn.Module, data, device: torch.device | str | None = None,
              max_batches: int | None = None, progress: bool = False,
-             total_chars: int | None = None) -> LossReport:
+             total_chars: int | None = None, chunk_len: int | None = EVAL_CHUNK) -> LossReport:
     """Mean cross-entropy of ``model`` over ``data``: a batcher (anything with
     ``eval_batches()``) or an iterable of ``(inputs, targets)``. Each batch
     starts from a fresh state. The model is put back in the mode it was in.
+
+    A :class:`~charrnn.model.CharRNN` reads long batches in chunks of
+    ``chunk_len`` steps (:data:`EVAL_CHUNK`) with its state carried over,
+    and stops reading a row once no scored target is left in it (see
+    :func:`score_batch`): the same loss, less time on long records and
+    padding. ``chunk_len=None`` reads each batch in one call.
 
     ``progress=True`` shows a bar in scored characters (of ``total_chars``
     when given): on a large file and a large model this takes minutes, and a
@@ -83,12 +100,43 @@ def evaluate(model: torch.nn.Module, data, device: torch.device | str | None = N
         for i, (inputs, targets) in enumerate(batches):
             if max_batches is not None and i >= max_batches:
                 break
-            logits, _ = model(inputs.to(device))
-            targets = targets.to(device)
-            total += masked_cross_entropy(logits, targets, reduction="sum").item()
-            scored = int((targets != PAD_ID).sum())
+            nats, scored = score_batch(model, inputs.to(device), targets.to(device), chunk_len)
+            total += nats
             count += scored
             bar.update(scored)
     if count == 0:
         raise DataError("nothing to evaluate: the data holds no non-pad target")
     return LossReport(total / count, count)
+
+
+def score_batch(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+                chunk_len: int | None = EVAL_CHUNK) -> tuple[float, int]:
+    """Summed cross-entropy (nats) and the number of scored targets of one
+    batch, from a fresh state; call it under ``torch.no_grad()``.
+
+    For a :class:`~charrnn.model.CharRNN` the time axis is read ``chunk_len``
+    steps at a time with the recurrent state carried, which computes the same
+    logits (a recurrent net is causal: position t sees only inputs up to t),
+    and rows with no scored target left are dropped before the next chunk,
+    so the short records of a batch stop costing once they are done. Other
+    models, or ``chunk_len=None``, get the whole batch in one call."""
+    if chunk_len is None or not isinstance(model, CharRNN) or inputs.shape[1] <= chunk_len:
+        logits, _ = model(inputs)
+        return masked_cross_entropy(logits, targets, reduction="sum").item(), int((targets != PAD_ID).sum())
+    scored = targets != PAD_ID
+    # Row r is read up to its last scored target, ends[r] (0: nothing to score).
+    positions = torch.arange(1, targets.shape[1] + 1, device=targets.device)
+    ends = (scored * positions).amax(dim=1)
+    total, state = torch.zeros((), device=inputs.device), None  # summed on the device: one sync per batch
+    rows = torch.arange(inputs.shape[0], device=inputs.device)
+    for start in range(0, inputs.shape[1], chunk_len):
+        alive = ends[rows] > start
+        if not bool(alive.all()):
+            rows = rows[alive]
+            if len(rows) == 0:
+                break
+            state = state_to(state, lambda s, keep=alive: s[:, keep])  # (layers, B, H) -> (layers, B', H)
+        stop = start + chunk_len
+        logits, state = model(inputs[rows, start:stop], state)
+        total += masked_cross_entropy(logits, targets[rows, start:stop], reduction="sum")
+    return total.item(), int(scored.sum())

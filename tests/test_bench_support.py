@@ -86,7 +86,8 @@ def test_the_benchmarks_run_and_write_one_report(monkeypatch, capsys, tmp_path):
 
     out = tmp_path / "bench.md"
     status = run_all.main(["--steps", "1", "--rounds", "1", "--warmup", "0", "--lengths", "3",
-                           "--gen-rounds", "1", "--out", str(out)])
+                           "--gen-rounds", "1", "--eval-records", "2", "--eval-rounds", "1",
+                           "--int8-chars", "3", "--out", str(out)])
     assert status == 0
     text = out.read_text(encoding="utf-8")
     assert capsys.readouterr().out.strip() == text.strip()
@@ -94,7 +95,9 @@ def test_the_benchmarks_run_and_write_one_report(monkeypatch, capsys, tmp_path):
     assert f"torch {torch.__version__}" in first and "threads" in first and "cores" in first
     assert "| benchmark | variant | chars/s | ratio | target | result |" in text
     for variant in ("bare step", "charrnn Trainer", "origin loop", "origin (re-run whole text)",
-                    "charrnn incremental", "charrnn batched x64 (total)"):
+                    "charrnn incremental", "charrnn batched x64 (total)", "bare forward 64x256",
+                    "evaluate before", "evaluate by length in chunks", "float32", "int8 dynamic quantization"):
         assert f"| {variant}" in text
-    # Targets at this length: the Trainer's and batched generation's (incremental's is at 500).
-    assert text.count("| >= ") == 2
+    # Targets at this length: the Trainer's and batched generation's (incremental's is at 500),
+    # the evaluation's and int8 generation's.
+    assert text.count("| >= ") == 4
