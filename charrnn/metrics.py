@@ -127,7 +127,7 @@ def score_batch(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Ten
     # Row r is read up to its last scored target, ends[r] (0: nothing to score).
     positions = torch.arange(1, targets.shape[1] + 1, device=targets.device)
     ends = (scored * positions).amax(dim=1)
-    total, state = torch.zeros((), device=inputs.device), None  # summed on the device: one sync per batch
+    total, state = torch.zeros((), device=inputs.device), None  # summed on the device, read once at the end
     rows = torch.arange(inputs.shape[0], device=inputs.device)
     for start in range(0, inputs.shape[1], chunk_len):
         alive = ends[rows] > start
