@@ -18,11 +18,17 @@ quantization of the LSTM and the output layer); the note gives the int8
 model's bits/char minus the float32 model's on the records above.
 
     python benchmarks/evaluate_speed.py [--eval-records 96] [--eval-rounds 3] [--int8-chars 200] [--threads N]
+
+``--busy-core`` runs everything beside one other process that keeps a core
+busy, the laptop of a student with a browser open: it shows how torch's
+threads behave when one of them loses its core (compare ``--threads 1``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import subprocess
 import sys
 
 import torch
@@ -93,17 +99,40 @@ def run(records: int = 96, rounds: int = 3, gen_chars: int = GEN_CHARS, log=log)
     return rows
 
 
+@contextlib.contextmanager
+def busy_core(enabled: bool):
+    """A child process spinning on one core for the duration of the block."""
+    if not enabled:
+        yield
+        return
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-records", type=int, default=96,
                         help="records of the embedded corpus scored by the evaluation benchmark")
     parser.add_argument("--eval-rounds", type=int, default=3, help="interleaved rounds; the median counts")
     parser.add_argument("--int8-chars", type=int, default=GEN_CHARS,
                         help="characters generated per run in the int8 comparison")
+    parser.add_argument("--busy-core", action="store_true",
+                        help="measure beside another process that keeps one core busy")
 
 
 def main(argv: list[str] | None = None) -> int:
     return script_main(__doc__.split("\n\n")[0], add_arguments,
-                       lambda a: run(a.eval_records, a.eval_rounds, a.int8_chars), argv)
+                       _run_from_args, argv)
+
+
+def _run_from_args(args: argparse.Namespace) -> list[Row]:
+    with busy_core(args.busy_core):
+        if args.busy_core:
+            log("one core kept busy by another process")
+        return run(args.eval_records, args.eval_rounds, args.int8_chars)
 
 
 if __name__ == "__main__":

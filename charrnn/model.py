@@ -65,12 +65,27 @@ class CharRNN(nn.Module):
 
     @property
     def num_parameters(self) -> int:
-        """Trainable numbers in the model."""
-        return sum(p.numel() for p in self.parameters())
+        """Numbers in the model's weights and biases. A copy quantized for
+        the CPU (:func:`charrnn.pretrained.quantize_int8`) keeps its int8
+        weights in packed form, which ``parameters()`` does not list; they
+        are counted too, so both copies report the same size."""
+        return sum(p.numel() for p in self.parameters()) + sum(_packed_numbers(m) for m in self.modules())
 
     def extra_repr(self) -> str:
         """The parameter count, shown by ``print(model)``."""
         return f"{self.num_parameters:,} parameters"
+
+
+def _packed_numbers(module: nn.Module) -> int:
+    """Weights and biases that a dynamically quantized layer holds outside
+    its parameters (0 for any other layer)."""
+    if hasattr(module, "get_weight") and hasattr(module, "get_bias"):  # quantized LSTM / GRU
+        tensors = [*module.get_weight().values(), *module.get_bias().values()]
+    elif callable(getattr(module, "weight", None)) and callable(getattr(module, "bias", None)):  # quantized Linear
+        tensors = [module.weight(), module.bias()]
+    else:
+        return 0
+    return sum(t.numel() for t in tensors if t is not None)
 
 
 def state_to(state: State | None, fn) -> State | None:

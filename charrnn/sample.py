@@ -29,7 +29,7 @@ from functools import lru_cache
 import torch
 
 from .errors import ConfigError, ModelError
-from .model import evaluating, state_to
+from .model import state_to
 from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK, UNK_ID, CharVocab
 
 # Tokens the model may never produce: they are not text.
@@ -212,12 +212,26 @@ def _stream(model: torch.nn.Module, vocab: CharVocab, prefix: str, n: int, max_n
 def _pieces(model: torch.nn.Module, vocab: CharVocab, prefix: str, n: int, max_new_chars: int,
             rule: tuple, seed: int, stop_at_eos: bool) -> Iterator[list[str]]:
     """Text, block by block: the ids of each block become ``n`` strings at
-    once (about a byte per character), and a row stops at its ``<eos>``."""
+    once (about a byte per character), and a row stops at its ``<eos>``.
+
+    The model stays in eval mode from the first block to the last, but the
+    thread-wide settings of :func:`_generating` are switched on only while a
+    block is computed: a generator that yielded inside them would leave them
+    on in the caller's code between pieces (no gradients for a training step
+    run there, for one)."""
     first, started = prefix, False
-    with evaluating(model) as device, (_one_token_steps_on_cpu() if device.type == "cpu" else nullcontext()):
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
         generator = torch.Generator(device=device).manual_seed(seed)
-        for block in _id_blocks(model, vocab.encode(prefix, add_bos=True), n, max_new_chars, rule,
-                                generator, stop_at_eos):
+        blocks = _id_blocks(model, vocab.encode(prefix, add_bos=True), n, max_new_chars, rule,
+                            generator, stop_at_eos)
+        while True:
+            with _generating(device):
+                block = next(blocks, None)
+            if block is None:
+                break
             pieces = []
             for row in block.tolist():
                 if stop_at_eos and EOS_ID in row:
@@ -225,8 +239,20 @@ def _pieces(model: torch.nn.Module, vocab: CharVocab, prefix: str, n: int, max_n
                 pieces.append(first + vocab.decode(row))
             first, started = "", True
             yield pieces
+    finally:
+        model.train(was_training)
     if not started:  # nothing generated (max_new_chars 0): the prefix alone
         yield [prefix] * n
+
+
+@contextmanager
+def _generating(device: torch.device) -> Iterator[None]:
+    """What a block of generation runs under: inference mode (no autograd
+    bookkeeping at all, which for a small model is a fifth of each step's
+    time; nothing computed here leaves as a tensor) and, on the CPU, the
+    one-token settings of :func:`_one_token_steps_on_cpu`."""
+    with torch.inference_mode(), (_one_token_steps_on_cpu() if device.type == "cpu" else nullcontext()):
+        yield
 
 
 @contextmanager
@@ -278,11 +304,17 @@ def _id_blocks(model: torch.nn.Module, prefix_ids: list[int], n: int, max_new_ch
         if stop_at_eos:
             nxt = nxt.masked_fill(finished, PAD_ID)  # finished rows produce padding
             finished |= nxt == EOS_ID
-        # nan anywhere, +inf, or no logit above -inf makes this sum non-finite
-        # (a -inf logit alone is fine: that character is never drawn).
-        finite, done = torch.stack([torch.isfinite(last.amax() + probs.sum()), finished.all()]).tolist()
-        if not finite:
+        # One number read back per step. Each row of probabilities adds up
+        # to 1, so all of them to n, and nan anywhere in the logits, +inf, or
+        # no logit above -inf makes that sum nan (a -inf logit alone is fine:
+        # that character is never drawn); 1 is added once every row has ended.
+        health = probs.sum() + last.amax() * 0
+        if stop_at_eos:
+            health = health + finished.all()
+        health = float(health)
+        if not math.isfinite(health):
             raise _bad_logits(last, step)
+        done = health > n + 0.5
         columns.append(nxt)
         if done or len(columns) == _BLOCK:
             yield torch.cat(columns, 1).cpu()                           # (n, block)

@@ -124,6 +124,29 @@ def test_sample_on_the_auto_device(trained, capsys):
     assert capsys.readouterr().out.strip()
 
 
+def test_sample_int8_writes_what_the_int8_model_writes(capsys):
+    # --int8 is load_pretrained(int8=True)'s quantization for any checkpoint
+    argv = ["sample", "--checkpoint", str(charrnn.pretrained_path()), "--prefix", "We propose",
+            "--length", "30", "--seed", "3", "--int8"]
+    assert main(argv) == 0
+    model, vocab = charrnn.load_pretrained(int8=True)
+    expected = charrnn.generate(model, vocab, "We propose", max_new_chars=30, temperature=0.8, seed=3)
+    assert capsys.readouterr().out == expected + "\n"
+
+
+def test_sample_int8_off_the_cpu_is_refused_before_loading(monkeypatch, capsys):
+    import torch
+
+    import charrnn.cli as cli
+
+    monkeypatch.setattr(cli, "pick_device", lambda name: torch.device("cuda", 0))
+    monkeypatch.setattr(cli, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    argv = ["sample", "--checkpoint", str(charrnn.pretrained_path()), "--int8", "--device", "cuda"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--int8 is for generating on the CPU; on cuda:0 leave it out" in err
+
+
 def test_evaluate_prints_the_report(trained, capsys):
     assert main(["evaluate", "--checkpoint", str(trained["path"]), "--split", "val"]) == 0
     out = capsys.readouterr().out

@@ -96,3 +96,25 @@ def test_the_int8_pretrained_model_scores_close_to_the_float_one(corpus_texts):
     assert charrnn.generate(int8, vocab, "We propose", max_new_chars=20, seed=0).startswith("We propose")
     with pytest.raises(charrnn.ConfigError, match="CPU"):
         charrnn.load_pretrained(device="meta", int8=True)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_a_quantized_copy_reports_the_size_of_its_model(cell):
+    """Dynamic quantization packs the recurrent and output weights outside
+    ``parameters()``; ``num_parameters`` (and ``print(model)``) still count
+    them, so the int8 copy is not shown as a model of a few thousand numbers.
+    The count is checked against a layer-by-layer sum of the float model."""
+    from charrnn.pretrained import quantize_int8
+
+    torch.manual_seed(0)
+    model = charrnn.CharRNN(vocab_size=20, cell=cell, embed_dim=6, hidden_size=10, num_layers=2)
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
+    per_layer = [gates * 10 * (inputs + 10 + 2) for inputs in (6, 10)]  # W_ih, W_hh, two biases
+    expected = 20 * 6 + sum(per_layer) + (10 * 20 + 20)
+    quantized = quantize_int8(model)
+    assert model.num_parameters == expected
+    assert quantized.num_parameters == expected
+    left_as_parameters = sum(p.numel() for p in quantized.parameters())
+    # PyTorch quantizes LSTM and GRU layers, not the plain tanh RNN, which stays float
+    assert left_as_parameters == (20 * 6 + (sum(per_layer) if cell == "rnn" else 0))
+    assert f"{expected:,} parameters" in repr(quantized)

@@ -22,7 +22,7 @@ import torch
 from helpers import FixedLogits, assert_one_line_error, one_cell_notebook
 from helpers import run_cli as run
 
-from charrnn import CharVocab, ConfigError, DataError, ModelError, generate, generate_batch, next_char_probs
+from charrnn import CharRNN, CharVocab, ConfigError, DataError, ModelError, generate, generate_batch, next_char_probs
 from charrnn.checkpoint import save_checkpoint
 from charrnn.sample import MAX_GENERATED_CHARS, MAX_SAMPLES, stream_batch
 from charrnn.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
@@ -109,6 +109,43 @@ def test_stream_gives_text_before_the_end(vocab):
     rest = list(pieces)
     texts = ["".join(parts) for parts in zip(first, *rest)]
     assert texts == generate_batch(stub, vocab, "ab", n=2, max_new_chars=2000, seed=0)
+
+
+@pytest.mark.parametrize("n", [1, 3, 64, 1000])
+@pytest.mark.parametrize("rule", [{}, {"temperature": 0}, {"top_k": 3}, {"top_p": 0.5}, {"temperature": 0.5}])
+def test_every_sample_runs_its_full_length_until_its_own_end(vocab, n, rule):
+    """The loop reads back one number per step (the probabilities' sum, and
+    whether all rows ended): with many rows and no <eos> in sight, no rule
+    may stop it early; with an <eos> that is certain, it stops at once."""
+    model = FixedLogits(uniform_logits(vocab))
+    texts = generate_batch(model, vocab, "ab", n=n, max_new_chars=300, seed=0, stop_at_eos=False, **rule)
+    assert [len(t) for t in texts] == [302] * n
+    texts = generate_batch(model, vocab, "ab", n=n, max_new_chars=300, seed=0, **rule)
+    assert [len(t) for t in texts] == [302] * n  # <eos> at -30 is almost never drawn
+    assert model.calls >= 2 * 300
+    ends = torch.full((len(vocab),), -30.0)
+    ends[EOS_ID] = 10.0
+    ending = FixedLogits(ends)
+    assert generate_batch(ending, vocab, "ab", n=n, max_new_chars=300, seed=0, **rule) == ["ab"] * n
+    assert ending.calls == 1  # the prefix alone: every row ended at the first step
+
+
+def test_between_pieces_the_caller_has_its_own_torch_settings(vocab):
+    """Generation runs in inference mode without oneDNN, but only while a
+    block is computed: the caller's code between two pieces (a training
+    step, say) must see gradients on and its settings as it left them. A
+    generator that yielded inside those settings leaked them."""
+    torch.manual_seed(0)
+    model = CharRNN(vocab_size=len(vocab), cell="lstm", embed_dim=4, hidden_size=6).train()
+    seen = []
+    for _ in stream_batch(model, vocab, "ab", n=2, max_new_chars=600, seed=0, stop_at_eos=False):
+        seen.append((torch.is_grad_enabled(), torch.is_inference_mode_enabled(),
+                     torch.backends.mkldnn.enabled, model.training))
+        loss = model(torch.tensor([[5, 6]]))[0].sum()
+        loss.backward()  # fails on tensors made in inference mode or without gradients
+    assert len(seen) == 3
+    assert seen == [(True, False, True, False)] * 3  # eval mode is kept until the last piece
+    assert model.training
 
 
 def test_stream_checks_its_arguments_at_once(vocab):
