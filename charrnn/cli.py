@@ -11,6 +11,7 @@ tracebacks are for bugs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import signal
@@ -508,12 +509,33 @@ def cmd_sample(args) -> None:
     blocks = stream_batch(model, vocab, args.prefix, args.n, args.length, args.temperature,
                           args.top_k, args.top_p, seed=args.seed)
     others: list[list[str]] = [[] for _ in range(args.n - 1)]
-    for pieces in blocks:
-        sys.stdout.write(pieces[0])
-        sys.stdout.flush()
-        for text, piece in zip(others, pieces[1:], strict=True):
-            text.append(piece)
+    with _one_thread_for_one_stream(device, args.n):
+        for pieces in blocks:
+            sys.stdout.write(pieces[0])
+            sys.stdout.flush()
+            for text, piece in zip(others, pieces[1:], strict=True):
+                text.append(piece)
     print("".join("\n\n" + "".join(text) for text in others))  # the samples, blank lines between
+
+
+@contextlib.contextmanager
+def _one_thread_for_one_stream(device: torch.device, n: int):
+    """One torch thread while a single sample is written on the CPU. Each
+    step is a few small products that threads must meet after; when another
+    program holds a core, a thread left waiting for it stalls every step. On
+    2 cores with one kept busy the pretrained LSTM wrote 94 chars/s on 2
+    threads and 293 on one; idle, one thread was as fast to within 10%
+    (benchmarks/README.md). Batches keep torch's threads: they have real
+    work to share."""
+    if device.type != "cpu" or n != 1:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _evaluate_with_progress(args, model, corpus: EncodedCorpus, config: DataConfig):

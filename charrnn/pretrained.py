@@ -34,10 +34,12 @@ def load_pretrained(name: str = "arxiv-lstm", device: str | torch.device = "cpu"
     (float32, eval mode) and its vocabulary.
 
     ``int8=True`` (CPU only) gives the model with its LSTM and output layer
-    quantized to int8 (:func:`quantize_int8`): on an idle CPU generation runs
-    about 4x faster and scoring about 1.4x, for 0.006 bits/char more on
-    held-out text (``benchmarks/README.md``). On a CPU kept busy by other
-    work the lead shrinks to nothing, which is why float32 stays the default."""
+    quantized to int8 (:func:`quantize_int8`): a quarter of the memory, text
+    written 3-4x faster on a 2-core CPU (about 3x with another program
+    holding a core), and held-out text scored at 1.4364 bits/char instead
+    of 1.4297 (``benchmarks/README.md``). Notebook 05 writes with it. Float32
+    stays the default: it is the model the card's numbers describe, the one
+    to train on or move to a GPU, and the one notebook 06 looks inside."""
     path = pretrained_path(name)
     if not path.is_file():
         raise CheckpointError(f"{path}: the pretrained weights are missing from this installation "

@@ -134,6 +134,34 @@ def test_sample_int8_writes_what_the_int8_model_writes(capsys):
     assert capsys.readouterr().out == expected + "\n"
 
 
+@pytest.mark.parametrize("n, threads_while_writing", [(1, 1), (2, None)])
+def test_one_sample_on_the_cpu_is_written_on_one_thread(trained, monkeypatch, capsys, n, threads_while_writing):
+    # one stream: one thread while it is written, then the caller's count again;
+    # a batch keeps torch's threads (None: whatever they were)
+    import torch
+
+    import charrnn.cli as cli
+
+    seen = []
+    real = cli.stream_batch
+
+    def watching(*args, **kwargs):
+        for pieces in real(*args, **kwargs):
+            seen.append(torch.get_num_threads())
+            yield pieces
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(cli, "stream_batch", watching)
+        argv = ["sample", "--checkpoint", str(trained["path"]), "-n", str(n), "--length", "20", "--seed", "1"]
+        assert main(argv) == 0
+        assert seen and set(seen) == {threads_while_writing or 2}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_sample_int8_off_the_cpu_is_refused_before_loading(monkeypatch, capsys):
     import torch
 
