@@ -247,11 +247,18 @@ def _pieces(model: torch.nn.Module, vocab: CharVocab, prefix: str, n: int, max_n
 
 @contextmanager
 def _generating(device: torch.device) -> Iterator[None]:
-    """What a block of generation runs under: inference mode (no autograd
-    bookkeeping at all, which for a small model is a fifth of each step's
-    time; nothing computed here leaves as a tensor) and, on the CPU, the
-    one-token settings of :func:`_one_token_steps_on_cpu`."""
-    with torch.inference_mode(), (_one_token_steps_on_cpu() if device.type == "cpu" else nullcontext()):
+    """What a block of generation runs under: no gradients and, on the CPU,
+    the one-token settings of :func:`_one_token_steps_on_cpu` and inference
+    mode, which also skips autograd's bookkeeping (a fifth of each step's
+    time for a small model; nothing computed here leaves as a tensor). Not
+    on a GPU: there ``nn.LSTM`` may re-pack its weights for cuDNN inside a
+    forward call, and weights re-packed in inference mode could no longer be
+    trained."""
+    if device.type != "cpu":
+        with torch.no_grad():
+            yield
+        return
+    with torch.inference_mode(), _one_token_steps_on_cpu():
         yield
 
 
