@@ -96,11 +96,9 @@ class EncodedCorpus:
         corpus itself when it is no longer."""
         if self.num_tokens <= max_tokens:
             return self
-        low, high = 0, len(self)  # the last record that starts before max_tokens
-        while high - low > 1:
-            middle = (low + high) // 2
-            low, high = (middle, high) if int(self.offsets[middle]) < max_tokens else (low, middle)
-        offsets = torch.cat([torch.as_tensor(self.offsets[:low + 1]).long(), torch.tensor([max_tokens])])
+        starts = torch.as_tensor(self.offsets[:len(self)]).long()
+        last = int(torch.searchsorted(starts, max_tokens)) - 1  # the last record that starts before max_tokens
+        offsets = torch.cat([starts[:last + 1], torch.tensor([max_tokens])])
         return EncodedCorpus(self.ids, offsets, self.unknown_count)
 
 
@@ -254,7 +252,7 @@ class LengthBatches:
 
     def eval_batches(self) -> Iterator[Batch]:
         """``(inputs, targets)`` of each batch of records, longest first."""
-        offsets = torch.as_tensor(self.corpus.offsets)
+        offsets = torch.as_tensor(self.corpus.offsets[:])  # [:]: a prepared corpus's offsets in one read
         order = torch.argsort(offsets[1:] - offsets[:-1], descending=True, stable=True)
         for i in range(0, len(order), self.batch_size):
             rows = [self.corpus.record(int(j)) for j in order[i:i + self.batch_size]]

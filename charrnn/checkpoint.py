@@ -40,12 +40,12 @@ MAX_INFLATION, INFLATION_SLACK = 4, 1 << 20
 HISTORY_FIELDS = ("steps", "train_loss", "grad_norm", "val_steps", "val_loss", "chars_trained", "seconds")
 
 
-def temp_path(path: str | os.PathLike, pid: int | None = None) -> Path:
+def temp_path(path: str | os.PathLike) -> Path:
     """The temporary file a save to ``path`` writes first: hidden, next to
     it, named after it and the writing process, so a later save can
     recognise (and remove) what a killed one left."""
     path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid() if pid is None else pid}{TEMP_SUFFIX}")
+    return path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
 
 
 def _process_alive(pid: int) -> bool:

@@ -35,7 +35,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import DataConfig, ModelConfig, TrainConfig
-from .data import ReadStats, format_record, load_records, split_records, write_records
+from .data import ReadStats, format_record, load_records, same_file, split_records, write_records
 from .devices import device_to_resume_on, pick_device
 from .errors import DISTRIBUTION, CharRNNError, CheckpointError, ConfigError, DataError, require
 from .metrics import evaluate
@@ -349,10 +349,6 @@ def _check_out(out: Path, overwrite: bool, replaceable: bool = False) -> Path:
     return out
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    return a.exists() and b.exists() and os.path.samefile(a, b)
-
-
 def _run_out(args, ckpt: dict | None, model_config: ModelConfig | None) -> Path:
     """The checkpoint train/demo writes: ``--out``, else the ``--resume``d
     file (continuing into itself), else a new default name. Refuses a
@@ -368,7 +364,7 @@ def _run_out(args, ckpt: dict | None, model_config: ModelConfig | None) -> Path:
     if args.out is None:
         out = _default_out(args.command, model_config.cell)
         return _check_out(out, args.overwrite, replaceable=args.command == "demo")
-    into_resumed = args.resume is not None and _same_file(args.out, args.resume)
+    into_resumed = args.resume is not None and same_file(args.out, args.resume)
     return _check_out(args.out, args.overwrite, replaceable=into_resumed)
 
 
@@ -653,7 +649,7 @@ def cmd_grade(args) -> None:
 def cmd_export(args) -> None:
     """``export``: a smaller checkpoint for sampling only (no optimizer
     state, optionally float16 weights), e.g. to ship with the package."""
-    if _same_file(args.out, args.checkpoint):
+    if same_file(args.out, args.checkpoint):
         raise CheckpointError(f"{args.out}: is the checkpoint it reads ({args.checkpoint}); an export drops "
                               "the optimizer state it needs to resume, so write the export to another --out")
     _check_out(args.out, args.overwrite)

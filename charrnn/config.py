@@ -33,7 +33,7 @@ def _check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def _is_seed(value) -> bool:
+def is_seed(value) -> bool:
     """A whole number torch and numpy accept as a seed (not a bool, not a float)."""
     if isinstance(value, bool):
         return False
@@ -43,9 +43,10 @@ def _is_seed(value) -> bool:
         return False
 
 
-class _Config:
-    """What the three configs share: a dict round trip that ignores keys
-    from other versions, so old checkpoints still load."""
+class Saved:
+    """What the three configs (and the training history) share: a dict
+    round trip that ignores keys from other versions, so old checkpoints
+    still load."""
 
     @classmethod
     def from_dict(cls, data: dict):
@@ -64,7 +65,7 @@ class _Config:
 
 
 @dataclass
-class ModelConfig(_Config):
+class ModelConfig(Saved):
     """Everything needed to rebuild the network (saved in checkpoints)."""
 
     vocab_size: int = setting(MISSING, "number of tokens, from the vocabulary")
@@ -82,7 +83,7 @@ class ModelConfig(_Config):
 
 
 @dataclass
-class DataConfig(_Config):
+class DataConfig(Saved):
     """Which records, how they are split, and how they become batches. Saved
     in checkpoints, so a resumed run rebuilds exactly the same batches."""
 
@@ -102,8 +103,8 @@ class DataConfig(_Config):
 
     def __post_init__(self):
         _check(0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        _check(_is_seed(self.seed), f"seed must be a whole number from 0 to {MAX_SEED} (2**63 - 1), "
-                                    f"got {self.seed!r}")
+        _check(is_seed(self.seed), f"seed must be a whole number from 0 to {MAX_SEED} (2**63 - 1), "
+                                   f"got {self.seed!r}")
         _check(self.batching in BATCHINGS,
                f"batching must be one of {', '.join(BATCHINGS)}, got {self.batching!r}")
         for name in ("limit", "sample", "min_freq", "batch_size", "seq_len", "max_len"):
@@ -118,7 +119,7 @@ class DataConfig(_Config):
 
 
 @dataclass
-class TrainConfig(_Config):
+class TrainConfig(Saved):
     """Optimisation settings: how long, how fast, how often to check."""
 
     steps: int = setting(1000, "total optimisation steps")

@@ -88,12 +88,11 @@ class ReadStats:
 
     def nothing_usable(self, categories: Sequence[str] | None) -> DataError:
         """The error for a source that gave no usable record, saying why."""
-        why = f" ({self.malformed} malformed line(s))" if self.malformed else ""
-        if self.too_long:
-            why = f" ({self.long_lines_text()})"
-        if self.filtered_out:
-            why = f" (none of {self.filtered_out} records is in categories {list(categories or [])})"
-        return DataError(f"{self.path}: no usable record with a title and an abstract{why}")
+        reasons = [f"{self.malformed} malformed line(s)" if self.malformed else "", self.long_lines_text(),
+                   f"none of {self.filtered_out} records is in categories {list(categories or [])}"
+                   if self.filtered_out else ""]
+        why = "; ".join(r for r in reasons if r)
+        return DataError(f"{self.path}: no usable record with a title and an abstract" + (f" ({why})" if why else ""))
 
     def summary(self) -> str:
         """One line: records, lines, filtered and malformed counts."""
@@ -530,4 +529,8 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     try:
         return os.path.samefile(a, b)
     except OSError:  # one of them does not exist (yet)
+        pass
+    try:
         return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError):  # a link loop (RuntimeError before Python 3.13): opening it will say so
+        return False

@@ -42,20 +42,22 @@ def check_device(name: str) -> torch.device:
     """``name`` as a ``torch.device``, or a one-line :class:`ConfigError`
     naming the devices this machine has: torch itself would fail only at the
     first tensor moved there, with an ``AssertionError`` or a traceback."""
-    available = f"available: {', '.join(available_devices())}"
+    def available() -> str:  # only for the messages: it asks the drivers
+        return f"available: {', '.join(available_devices())}"
+
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError, TypeError):
-        raise ConfigError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps; {available}") from None
+        raise ConfigError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps; {available()}") from None
     if device.type not in DEVICE_TYPES:
-        raise ConfigError(f"charrnn does not run on {name!r}: use auto, cpu, cuda, cuda:N or mps; {available}")
+        raise ConfigError(f"charrnn does not run on {name!r}: use auto, cpu, cuda, cuda:N or mps; {available()}")
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         usable = (device.index or 0) < count
     else:
         usable = device.type == "cpu" or _mps_available()
     if not usable:
-        raise ConfigError(f"{name} is not available on this machine; {available}")
+        raise ConfigError(f"{name} is not available on this machine; {available()}")
     return device
 
 

@@ -103,10 +103,19 @@ def evaluating(model: nn.Module) -> Iterator[torch.device]:
     off, then put the mode back as it was; yields the model's device.
     Inspection tools use it so that looking at a model in the middle of
     training does not switch its dropout off for good."""
+    with in_eval_mode(model) as device, torch.no_grad():
+        yield device
+
+
+@contextmanager
+def in_eval_mode(model: nn.Module) -> Iterator[torch.device]:
+    """:func:`evaluating` without turning gradients off: the mode belongs to
+    the model, where the gradient switch belongs to the whole thread, so a
+    generator can hold this one across a ``yield`` (the caller's code
+    runs in between) and switch gradients off only while it computes."""
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            yield next(model.parameters()).device
+        yield next(model.parameters()).device
     finally:
         model.train(was_training)

@@ -60,6 +60,10 @@ def quantize_int8(model: CharRNN) -> CharRNN:
     and the LSTM is nearly all of this model's work."""
     from torch.ao.quantization import quantize_dynamic
 
+    device = next(model.parameters()).device
+    if device.type != "cpu":
+        raise ConfigError(f"int8 quantization is for the CPU; this model is on {device} (move it with "
+                          ".cpu(), or keep float32 there)")
     with warnings.catch_warnings():
         # torch.ao.quantization's notices that it is moving to torchao (which
         # has no LSTM): they concern the conversion, not the model it returns.

@@ -28,8 +28,9 @@ from functools import lru_cache
 
 import torch
 
+from .config import MAX_SEED, is_seed
 from .errors import ConfigError, ModelError
-from .model import state_to
+from .model import in_eval_mode, state_to
 from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK, UNK_ID, CharVocab
 
 # Tokens the model may never produce: they are not text.
@@ -70,8 +71,8 @@ def check_seed(seed) -> None:
     """Raise :class:`~charrnn.errors.ConfigError` for a seed torch's generator
     cannot take (it needs 0 to 2**63 - 1; a larger one fails deep inside with
     "Overflow when unpacking long long")."""
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed < 2 ** 63:
-        raise ConfigError(f"seed must be a whole number from 0 to {2 ** 63 - 1} (2**63 - 1), got {seed!r}")
+    if not is_seed(seed):
+        raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED} (2**63 - 1), got {seed!r}")
 
 
 def check_sample_size(n: int, max_new_chars: int) -> None:
@@ -214,16 +215,14 @@ def _pieces(model: torch.nn.Module, vocab: CharVocab, prefix: str, n: int, max_n
     """Text, block by block: the ids of each block become ``n`` strings at
     once (about a byte per character), and a row stops at its ``<eos>``.
 
-    The model stays in eval mode from the first block to the last, but the
-    thread-wide settings of :func:`_generating` are switched on only while a
-    block is computed: a generator that yielded inside them would leave them
-    on in the caller's code between pieces (no gradients for a training step
-    run there, for one)."""
+    The model stays in eval mode from the first block to the last
+    (:func:`~charrnn.model.in_eval_mode`), but the thread-wide settings of
+    :func:`_generating` are switched on only while a block is computed: a
+    generator that yielded inside them would leave them on in the caller's
+    code between pieces (no gradients for a training step run there, for
+    one)."""
     first, started = prefix, False
-    was_training = model.training
-    model.eval()
-    try:
-        device = next(model.parameters()).device
+    with in_eval_mode(model) as device:
         generator = torch.Generator(device=device).manual_seed(seed)
         blocks = _id_blocks(model, vocab.encode(prefix, add_bos=True), n, max_new_chars, rule,
                             generator, stop_at_eos)
@@ -239,8 +238,6 @@ def _pieces(model: torch.nn.Module, vocab: CharVocab, prefix: str, n: int, max_n
                 pieces.append(first + vocab.decode(row))
             first, started = "", True
             yield pieces
-    finally:
-        model.train(was_training)
     if not started:  # nothing generated (max_new_chars 0): the prefix alone
         yield [prefix] * n
 

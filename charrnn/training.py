@@ -31,7 +31,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from .callbacks import Checkpoints, ProgressBar, due, fire
 from .checkpoint import capture_rng_state, load_checkpoint, model_from_checkpoint, restore_rng_state, save_checkpoint
-from .config import TrainConfig
+from .config import Saved, TrainConfig
 from .devices import SingleProcess, device_to_resume_on
 from .errors import ConfigError, ModelError
 from .metrics import masked_cross_entropy
@@ -48,7 +48,7 @@ from .vocab import PAD_ID, CharVocab
 
 
 @dataclass
-class History:
+class History(Saved):
     """Per-step training loss and gradient norm (before clipping), and the
     validation loss at each check, all in nats. ``seconds`` counts the time
     spent in training steps only (not validation, checkpoints or callbacks),
@@ -61,12 +61,6 @@ class History:
     val_loss: list[float] = field(default_factory=list)
     chars_trained: int = 0
     seconds: float = 0.0
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> History:
-        """The history saved in a checkpoint (keys of other versions ignored)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
     @property
     def chars_per_second(self) -> float:
@@ -252,7 +246,7 @@ class Trainer:
                              f"checkpoint is written; {self._kept(path)}; {_ADVICE}")
         if self.context.is_main:
             save_checkpoint(path, self.model, self.vocab, optimizer=self.optimizer, step=self.step,
-                            history=asdict(self.history), train_config=self.config.to_dict(),
+                            history=self.history.to_dict(), train_config=self.config.to_dict(),
                             data_config={**self.data_config, "world_size": self.context.world_size},
                             rng=capture_rng_state())
         self.context.barrier()
@@ -352,8 +346,7 @@ class Trainer:
         second Ctrl-C during the pass, an exception in it): the checkpoint
         then lacks it, so it is done first, and the history reads as an
         uninterrupted run's. Nothing needs saving for this in the file."""
-        due_here = self.step % self.config.eval_every == 0 or self.step == self.target_step
-        if (self.val_data is not None and self.step > 0 and due_here
+        if (self.val_data is not None and self.step > 0 and due(self, self.config.eval_every)
                 and self.history.val_steps[-1:] != [self.step]):
             self._validate_and_tell(hooks, stop)
 

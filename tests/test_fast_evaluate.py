@@ -96,6 +96,10 @@ def test_the_int8_pretrained_model_scores_close_to_the_float_one(corpus_texts):
     assert charrnn.generate(int8, vocab, "We propose", max_new_chars=20, seed=0).startswith("We propose")
     with pytest.raises(charrnn.ConfigError, match="CPU"):
         charrnn.load_pretrained(device="meta", int8=True)
+    from charrnn.pretrained import quantize_int8
+
+    with pytest.raises(charrnn.ConfigError, match="for the CPU; this model is on meta"):
+        quantize_int8(model.to("meta"))
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])

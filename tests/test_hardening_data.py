@@ -515,3 +515,30 @@ def test_prepared_directory_over_its_own_input_file_is_refused_before_any_work(s
     assert "not a directory" in one_error_line(capsys)
     assert json_file.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json", "in.jsonl"]  # not even a lock file
+
+
+def test_a_link_loop_is_not_a_traceback_when_paths_are_compared(tmp_path):
+    """``Path.resolve()`` raises RuntimeError on a link loop before Python
+    3.13 (OSError after): the checks that compare an output with an input
+    must answer "not the same" and leave the error to the open that follows."""
+    from charrnn.data import same_file
+    from charrnn.scale.prepared import _holds
+
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    other = tmp_path / "records.jsonl"
+    other.write_text("{}\n")
+    assert same_file(loop, other) is False
+    assert _holds(loop, other) is False
+    assert _holds(tmp_path, loop / "x") is False
+
+
+def test_nothing_usable_names_every_reason_at_once():
+    from charrnn.data import ReadStats
+
+    stats = ReadStats(path="x.jsonl", lines=5, malformed=3, too_long=2, first_long_line=4)
+    message = str(stats.nothing_usable(None))
+    assert message.startswith("x.jsonl: no usable record with a title and an abstract (")
+    assert "3 malformed line(s)" in message and "2 line(s) over" in message and "first at line 4" in message
+    nothing_read = ReadStats(path="y.jsonl").nothing_usable(None)
+    assert str(nothing_read) == "y.jsonl: no usable record with a title and an abstract"

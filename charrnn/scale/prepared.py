@@ -286,7 +286,7 @@ def _holds(folder: Path, path: Path) -> bool:
     """True when ``path`` (after links are resolved) lies inside ``folder``."""
     try:
         return folder.resolve() in path.resolve().parents
-    except OSError:  # a link loop: let opening it report that
+    except (OSError, RuntimeError):  # a link loop (RuntimeError before Python 3.13): let opening it report that
         return False
 
 
