@@ -149,25 +149,25 @@ def read_source(path: Path):
     return nb
 
 
-def _failing_notebook(notebooks: list[Path], source: Path) -> Path | None:
+def _failing_notebook(notebooks: list[Path], source: Path) -> tuple[Path, Exception] | None:
     """Which of ``notebooks`` (prepared in ``source``) nbgrader's preprocessors
-    reject, found in this process (in milliseconds), with their log silenced:
-    nbgrader's own report does not name the notebook."""
+    reject, and their exception, found in this process (in milliseconds),
+    with their log silenced: nbgrader's own report does not name the
+    notebook."""
     import logging
 
     import nbformat
     from nbgrader.preprocessors import CheckCellMetadata, ClearSolutions
 
     quiet = logging.getLogger("charrnn.nbgrader-check")
-    quiet.addHandler(logging.NullHandler())
-    quiet.propagate = False
+    quiet.disabled = True
     for path in notebooks:
         nb = nbformat.read(source / path.name, as_version=4)
         try:
             for step in (ClearSolutions(code_stub={"python": STUB}, log=quiet), CheckCellMetadata(log=quiet)):
                 nb, _ = step.preprocess(nb, {})
-        except Exception:  # noqa: BLE001 - any failure marks the notebook; nbgrader's message says why
-            return path
+        except Exception as error:  # noqa: BLE001 - any failure marks the notebook, and says why
+            return path, error
     return None
 
 
@@ -189,10 +189,10 @@ def generate_assignment(notebooks: list[Path], root: str | os.PathLike) -> list[
     try:
         run_step(lambda: api.generate_assignment(ASSIGNMENT, force=True, create=True),
                  f"preparing the student versions of {', '.join(p.name for p in notebooks)}")
-    except DataError as e:
-        culprit = _failing_notebook(notebooks, source) if len(notebooks) > 1 else notebooks[0]
-        if culprit is None:
+    except DataError:
+        found = _failing_notebook(notebooks, source)
+        if found is None:  # not a notebook's fault (the gradebook, nbgrader itself): its own reason
             raise
-        reason = str(e).split(" failed: ", 1)[-1]
-        raise DataError(f"preparing the student version of {culprit} failed: {reason}") from None
+        culprit, error = found
+        raise DataError(f"preparing the student version of {culprit} failed: {_one_line(error)}") from None
     return [Path(root) / "release" / ASSIGNMENT / path.name for path in notebooks]

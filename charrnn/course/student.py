@@ -4,8 +4,8 @@ The committed notebooks hold each exercise's solution between the lines
 ``# BEGIN SOLUTION`` and ``# END SOLUTION`` so that nbval runs (and checks)
 the solved notebook. An instructor hands out the student version::
 
-    make student                                  # or:
-    python -m charrnn student --out student/
+    make student                                  # replaces what student/ holds, or:
+    python -m charrnn student --out student/      # refuses to, without --overwrite
 
 The versions come from nbgrader's ``generate_assignment`` (see
 :mod:`charrnn.course.nbgrader_course`), so they are the very notebooks
