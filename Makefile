@@ -5,8 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lab bench student grade clean screenshots site
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+.PHONY: demo test portability lab bench student grade clean screenshots site
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "charrnn needs Python >= 3.10, found " + sys.version.split()[0])'
@@ -23,7 +22,13 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
-	$(BIN)/python -m pytest -p no:cacheprovider $(NBVAL) notebooks/
+	$(BIN)/python tests/portability.py nbval
+
+# For authors: every notebook under every floating-point configuration in
+# tests/portability.py, then the unit tests on the generic code paths; lists
+# each cell or test whose output differs, with the diff.
+portability: $(STAMP)
+	$(BIN)/python tests/portability.py audit
 
 student: $(STAMP)
 	$(BIN)/python -m charrnn student --notebooks notebooks --out student --overwrite
