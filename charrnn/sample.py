@@ -11,19 +11,28 @@ model as trained; a large ``tau`` flattens it towards uniform. Top-k keeps
 only the k most likely characters, top-p the smallest set whose probability
 adds up to p.
 
+A :class:`SamplingRule` holds these settings and turns logits into
+probabilities; each rule is also a function of its own here
+(:func:`temperature_probs`, :func:`top_p_filter`, ...), which the notebooks'
+exercises are checked against.
+
 The prefix is read once; after that each step feeds only the newest character
 and carries the recurrent state, so n characters cost O(n) model steps (the
 origin notebook re-read the whole text every step: O(n^2)). Many samples are
-generated together as one batch.
+generated together as one batch. The whole loop is
+:func:`_generation_loop`; the helpers below it are the speed tricks it uses,
+each with the reason it exists.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import torch
@@ -50,21 +59,126 @@ MAX_SAMPLES = 10_000
 MAX_GENERATED_CHARS = 10_000_000
 
 
-def check_sampling_args(temperature: float = 1.0, top_k: int | None = None,
-                        top_p: float | None = None) -> None:
-    """Raise :class:`~charrnn.errors.ConfigError` (a ``ValueError``) with a
-    clear message for impossible settings."""
-    if not temperature >= 0:  # also catches NaN
-        raise ConfigError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
-    if not math.isfinite(temperature):
-        raise ConfigError(f"temperature must be a finite number (0 means greedy, a large one is close to "
-                          f"uniform), got {temperature}")
-    if top_k is not None and (not isinstance(top_k, numbers.Integral) or isinstance(top_k, bool)):
-        raise ConfigError(f"top_k must be a whole number, got {top_k!r}")
-    if top_k is not None and top_k < 1:
-        raise ConfigError(f"top_k must be at least 1, got {top_k}")
-    if top_p is not None and not 0 < top_p <= 1:  # also catches NaN
-        raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
+@dataclass(frozen=True)
+class SamplingRule:
+    """How the next character is chosen from the model's scores (logits).
+
+    The rules apply in this order: the temperature reshapes the scores, top-k
+    keeps the k best, the softmax turns them into probabilities, top-p keeps
+    the most likely characters until their mass reaches p, and min-p drops
+    every character less likely than ``min_p`` times the most likely one.
+    ``None`` switches a filter off. The one place the settings are checked:
+    an impossible one raises :class:`~charrnn.errors.ConfigError` when the
+    rule is made, before any text is generated.
+    """
+
+    temperature: float = field(default=1.0, metadata={
+        "help": "divide the logits by this before the softmax: below 1 sharper, above 1 flatter, 0 greedy"})
+    top_k: int | None = field(default=None, metadata={
+        "help": "sample only among the K most likely characters"})
+    top_p: float | None = field(default=None, metadata={
+        "help": "nucleus sampling: only the most likely characters whose probabilities add up to P"})
+
+    def __post_init__(self) -> None:
+        t, k, p = self.temperature, self.top_k, self.top_p
+        if not t >= 0:  # also catches NaN
+            raise ConfigError(f"temperature must be >= 0 (0 means greedy), got {t}")
+        if not math.isfinite(t):
+            raise ConfigError(f"temperature must be a finite number (0 means greedy, a large one is close to "
+                              f"uniform), got {t}")
+        if k is not None and (not isinstance(k, numbers.Integral) or isinstance(k, bool)):
+            raise ConfigError(f"top_k must be a whole number, got {k!r}")
+        if k is not None and k < 1:
+            raise ConfigError(f"top_k must be at least 1, got {k}")
+        if p is not None and not 0 < p <= 1:  # also catches NaN
+            raise ConfigError(f"top_p must be in (0, 1], got {p}")
+
+    @property
+    def greedy(self) -> bool:
+        """Temperature 0 (or one too small to divide by in float32): always the argmax."""
+        return self.temperature < _GREEDY_BELOW
+
+    def probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """Probabilities of the next token from logits ``(..., vocab)``.
+        Special tokens other than ``<eos>`` get probability 0: they are not text."""
+        logits = _without_special_tokens(logits)
+        if self.greedy:
+            return _one_hot_argmax(logits)
+        logits = scale_by_temperature(logits, self.temperature)
+        if self.top_k is not None:
+            logits = top_k_logits(logits, self.top_k)
+        probs = torch.softmax(logits, dim=-1)
+        if self.top_p is not None:
+            probs = top_p_filter(probs, self.top_p)
+        return probs
+
+
+# ------------------------------------------------------------- the rules, one by one
+# The references the notebooks' exercises are checked against
+# (charrnn.course.checks): each is the formula of the notebook, as used here.
+def scale_by_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``logits / temperature``, computed so that it cannot overflow.
+
+    Shifting by the max first makes the best logit 0, so a tiny temperature
+    sends the others to -inf (greedy in the limit, as it should) instead of
+    overflowing; the softmax does not change under a shift. A temperature
+    above float32's largest number is capped there. At 1 nothing is done,
+    which keeps the result bit for bit what the softmax alone gives."""
+    if temperature == 1.0:
+        return logits
+    return (logits - logits.max(-1, keepdim=True).values) / min(temperature, _FLOAT32_MAX)
+
+
+def temperature_probs(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The temperature softmax ``p_i = exp(l_i / tau) / sum_j exp(l_j / tau)``
+    over the last dimension; ``tau = 0`` is its limit, a one-hot vector at the
+    argmax (NB05, exercise 1)."""
+    if temperature < _GREEDY_BELOW:
+        return _one_hot_argmax(logits)
+    return torch.softmax(scale_by_temperature(logits, temperature), dim=-1)
+
+
+def top_k_logits(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Logits with all but the ``k`` largest of each row set to -inf (ties with
+    the k-th are kept)."""
+    if k >= logits.shape[-1]:
+        return logits
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, -torch.inf)
+
+
+def top_p_filter(probs: torch.Tensor, p: float) -> torch.Tensor:
+    """Nucleus filtering (NB05, exercise 2): keep the smallest set of most
+    likely tokens whose probabilities add up to at least ``p``, set the rest
+    to 0 and renormalise. A token is kept while the mass of the tokens more
+    likely than it is still below ``p``."""
+    if p >= 1:
+        return probs
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    drop_sorted = (sorted_probs.cumsum(-1) - sorted_probs) >= p
+    drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
+    kept = probs.masked_fill(drop, 0.0)
+    return kept / kept.sum(-1, keepdim=True)
+
+
+def _one_hot_argmax(logits: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
+
+
+def _without_special_tokens(logits: torch.Tensor) -> torch.Tensor:
+    """float32 logits with ``<pad>``, ``<bos>`` and ``<unk>`` at -inf. One
+    masked_fill with a cached mask: this runs once per generated character,
+    where indexing with a Python list (a new index tensor every call) cost
+    more than the softmax."""
+    never = _never_sampled_mask(logits.shape[-1], logits.device)
+    return logits.float().masked_fill(never, -torch.inf)
+
+
+def next_char_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                    top_p: float | None = None) -> torch.Tensor:
+    """Probabilities of the next token from logits ``(..., vocab)`` under the
+    :class:`SamplingRule` with these settings."""
+    return SamplingRule(temperature, top_k, top_p).probs(logits)
 
 
 def check_seed(seed) -> None:
@@ -101,8 +215,101 @@ def _never_sampled_mask(vocab_size: int, device: torch.device) -> torch.Tensor:
     return mask.to(device)
 
 
+# ------------------------------------------------------------------ generation
+def generate(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", max_new_chars: int = 200,
+             temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+             seed: int | None = None, stop_at_eos: bool = True) -> str:
+    """One continuation of ``prefix`` (see :func:`generate_batch`)."""
+    return generate_batch(model, vocab, prefix, 1, max_new_chars, temperature, top_k, top_p,
+                          seed, stop_at_eos)[0]
+
+
+def generate_batch(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", n: int = 1,
+                   max_new_chars: int = 200, temperature: float = 1.0, top_k: int | None = None,
+                   top_p: float | None = None, seed: int | None = None,
+                   stop_at_eos: bool = True) -> list[str]:
+    """``n`` continuations of ``prefix``, generated together as one batch.
+
+    Each returned string is the prefix followed by up to ``max_new_chars``
+    generated characters, ending early at ``<eos>`` (the end of a record).
+    An empty prefix starts a new record from ``<bos>``. ``seed`` makes the
+    result repeatable. Characters of the prefix that the vocabulary lacks
+    are read as ``<unk>`` (with a warning naming them) and kept in the text.
+    At most :data:`MAX_SAMPLES` samples and :data:`MAX_GENERATED_CHARS`
+    characters (``n * max_new_chars``) per call; a model whose logits are
+    not finite raises :class:`~charrnn.errors.ModelError`.
+    """
+    pieces = stream_batch(model, vocab, prefix, n, max_new_chars, temperature, top_k, top_p, seed, stop_at_eos)
+    return ["".join(parts) for parts in zip(*pieces, strict=True)] if n else []
+
+
+def stream_batch(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", n: int = 1,
+                 max_new_chars: int = 200, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, seed: int | None = None,
+                 stop_at_eos: bool = True) -> Iterator[list[str]]:
+    """The samples of :func:`generate_batch` (same arguments, same text) as
+    they are written: lists of ``n`` pieces, one per sample, the first
+    starting with the prefix. A long text can be shown, or saved, while it
+    grows, and an interrupted run keeps what it wrote. The arguments are
+    checked at once (not when the first piece is asked for); the model stays
+    in evaluation mode until the last piece has been read (or the iterator
+    is closed)."""
+    rule = SamplingRule(temperature, top_k, top_p)
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a string, got {type(prefix).__name__}")
+    check_sample_size(n, max_new_chars)
+    unknown = vocab.unknown_chars(prefix)
+    if unknown:
+        warnings.warn(f"{len(unknown)} character(s) of the prefix not in the vocabulary were read as "
+                      f"{UNK}: {', '.join(repr(c) for c in unknown[:10])}", stacklevel=_first_caller_outside())
+    if seed is None:
+        seed = int(torch.randint(2 ** 62, ()))
+    check_seed(seed)
+    if n == 0:
+        return iter(())
+    return _generation_loop(model, vocab, prefix, n, max_new_chars, rule, seed, stop_at_eos)
+
+
+def _generation_loop(model: torch.nn.Module, vocab: CharVocab, prefix: str, n: int, max_new_chars: int,
+                     rule: SamplingRule, seed: int, stop_at_eos: bool) -> Iterator[list[str]]:
+    """The loop: read the prefix once, then one character per step for all
+    ``n`` rows, feeding each back with the carried state (O(n) steps, not
+    O(n^2) re-reading). Every ``_BLOCK`` steps the new ids become text and
+    are handed out; a row stops at its ``<eos>`` and the loop when all have."""
+    with in_eval_mode(model) as device:
+        uniforms = _uniforms(n, max_new_chars, torch.Generator(device=device).manual_seed(seed), device)
+        finished = torch.zeros((n, 1), dtype=torch.bool, device=device)
+        with _generating(device):
+            logits, state = model(torch.tensor([vocab.encode(prefix, add_bos=True)], device=device))
+            state = state_to(state, lambda s: s.repeat(1, n, 1))  # (layers, 1, H) -> (layers, n, H)
+            last = logits[:, -1].expand(n, -1)                    # (1, vocab) -> (n, vocab)
+        head, steps_left, done = prefix, max_new_chars, False
+        while steps_left > 0 and not done:
+            columns = []
+            with _generating(device):  # never across a yield: see _generating
+                for _ in range(min(_BLOCK, steps_left)):
+                    probs = rule.probs(last)                                               # (n, vocab)
+                    nxt = probs.argmax(-1, keepdim=True) if rule.greedy else _sample(probs, next(uniforms))
+                    if stop_at_eos:
+                        nxt = nxt.masked_fill(finished, PAD_ID)  # finished rows produce padding
+                        finished |= nxt == EOS_ID
+                    columns.append(nxt)                                                    # (n, 1)
+                    done = _all_finished(probs, last, finished if stop_at_eos else None,
+                                         max_new_chars - steps_left + len(columns) - 1)
+                    if done:
+                        break
+                    logits, state = model(nxt, state)                                      # (n, 1, vocab)
+                    last = logits[:, -1]                                                   # (n, vocab)
+            steps_left -= len(columns)
+            yield [head + text for text in _decode_rows(vocab, torch.cat(columns, 1).cpu(), stop_at_eos)]
+            head = ""
+    if max_new_chars == 0:  # nothing generated: the prefix alone
+        yield [prefix] * n
+
+
+# ------------------------------------------------------- what the loop relies on
 def _uniforms(n: int, steps: int, generator: torch.Generator, device: torch.device,
-              block: int = 256) -> Iterator[torch.Tensor]:
+              block: int = _BLOCK) -> Iterator[torch.Tensor]:
     """``steps`` columns of ``n`` uniform numbers in (0, 1], each ``(n, 1)``,
     drawn ``block`` steps at a time: one call per block instead of two small
     tensor operations per generated character."""
@@ -126,120 +333,42 @@ def _sample(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return torch.searchsorted(cdf, u * cdf[:, -1:])
 
 
-def next_char_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                    top_p: float | None = None) -> torch.Tensor:
-    """Probabilities of the next token from logits ``(..., vocab)`` after the
-    temperature, top-k and top-p rules. Temperature 0 puts all mass on the
-    argmax. Special tokens other than ``<eos>`` get probability 0."""
-    check_sampling_args(temperature, top_k, top_p)
-    # One masked_fill with a cached mask: this runs once per generated
-    # character, where copying the logits and indexing them with a Python
-    # list (a new index tensor every call) cost more than the softmax.
-    never = _never_sampled_mask(logits.shape[-1], logits.device)
-    logits = logits.float().masked_fill(never, -torch.inf)
-    if temperature < _GREEDY_BELOW:
-        return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
-    if temperature != 1.0:
-        # Shift by the max first: the best logit becomes 0, so dividing by a
-        # tiny temperature cannot overflow (it tends to greedy, as it should).
-        # At temperature 1 there is nothing to divide, and softmax already
-        # subtracts the max: the result is the same, bit for bit.
-        logits = (logits - logits.max(-1, keepdim=True).values) / min(temperature, _FLOAT32_MAX)
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, -torch.inf)
-    probs = torch.softmax(logits, dim=-1)
-    if top_p is not None and top_p < 1:
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
-        # Keep a token while the mass before it is still below top_p.
-        drop_sorted = (sorted_probs.cumsum(-1) - sorted_probs) >= top_p
-        drop = drop_sorted.scatter(-1, order, drop_sorted)
-        probs = probs.masked_fill(drop, 0.0)
-        probs = probs / probs.sum(-1, keepdim=True)
-    return probs
+def _all_finished(probs: torch.Tensor, logits: torch.Tensor, finished: torch.Tensor | None, step: int) -> bool:
+    """Whether every row has ended; raises if the logits were not finite.
+
+    One number is read back from the device per step, because waiting for
+    the device costs more than the arithmetic: every row of ``probs`` adds
+    up to 1, so all of them to n, and nan anywhere in the logits, +inf, or
+    no logit above -inf makes that sum nan (a -inf logit alone is fine: that
+    character is never drawn); 1 is added once every row has ended."""
+    n = probs.shape[0]
+    health = probs.sum() + logits.amax() * 0
+    if finished is not None:
+        health = health + finished.all()
+    health = float(health)
+    if not math.isfinite(health):
+        raise _bad_logits(logits, step)
+    return health > n + 0.5
 
 
-def generate_batch(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", n: int = 1,
-                   max_new_chars: int = 200, temperature: float = 1.0, top_k: int | None = None,
-                   top_p: float | None = None, seed: int | None = None,
-                   stop_at_eos: bool = True) -> list[str]:
-    """``n`` continuations of ``prefix``, generated together as one batch.
-
-    Each returned string is the prefix followed by up to ``max_new_chars``
-    generated characters, ending early at ``<eos>`` (the end of a record).
-    An empty prefix starts a new record from ``<bos>``. ``seed`` makes the
-    result repeatable. Characters of the prefix that the vocabulary lacks
-    are read as ``<unk>`` (with a warning naming them) and kept in the text.
-    At most :data:`MAX_SAMPLES` samples and :data:`MAX_GENERATED_CHARS`
-    characters (``n * max_new_chars``) per call; a model whose logits are
-    not finite raises :class:`~charrnn.errors.ModelError`.
-    """
-    pieces = _stream(model, vocab, prefix, n, max_new_chars, (temperature, top_k, top_p), seed, stop_at_eos)
-    return ["".join(parts) for parts in zip(*pieces, strict=True)] if n else []
+def _decode_rows(vocab: CharVocab, ids: torch.Tensor, stop_at_eos: bool) -> list[str]:
+    """``(n, steps)`` ids as ``n`` strings, each cut at its ``<eos>`` (the
+    padding a finished row produces decodes to "")."""
+    texts = []
+    for row in ids.tolist():
+        if stop_at_eos and EOS_ID in row:
+            row = row[:row.index(EOS_ID)]
+        texts.append(vocab.decode(row))
+    return texts
 
 
-def stream_batch(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", n: int = 1,
-                 max_new_chars: int = 200, temperature: float = 1.0, top_k: int | None = None,
-                 top_p: float | None = None, seed: int | None = None,
-                 stop_at_eos: bool = True) -> Iterator[list[str]]:
-    """The samples of :func:`generate_batch` (same arguments, same text) as
-    they are written: lists of ``n`` pieces, one per sample, the first
-    starting with the prefix. A long text can be shown, or saved, while it
-    grows, and an interrupted run keeps what it wrote. The arguments are
-    checked at once; the model stays in evaluation mode until the last
-    piece has been read (or the iterator is closed)."""
-    return _stream(model, vocab, prefix, n, max_new_chars, (temperature, top_k, top_p), seed, stop_at_eos)
-
-
-def _stream(model: torch.nn.Module, vocab: CharVocab, prefix: str, n: int, max_new_chars: int,
-            rule: tuple, seed: int | None, stop_at_eos: bool) -> Iterator[list[str]]:
-    """Check everything, draw the seed, then return the (lazy) generator."""
-    check_sampling_args(*rule)
-    if not isinstance(prefix, str):
-        raise TypeError(f"prefix must be a string, got {type(prefix).__name__}")
-    check_sample_size(n, max_new_chars)
-    if n == 0:
-        return iter(())
-    unknown = vocab.unknown_chars(prefix)
-    if unknown:  # stacklevel 3: the caller of generate_batch or stream_batch
-        warnings.warn(f"{len(unknown)} character(s) of the prefix not in the vocabulary were read as "
-                      f"{UNK}: {', '.join(repr(c) for c in unknown[:10])}", stacklevel=3)
-    if seed is None:
-        seed = int(torch.randint(2 ** 62, ()))
-    check_seed(seed)
-    return _pieces(model, vocab, prefix, n, max_new_chars, rule, seed, stop_at_eos)
-
-
-def _pieces(model: torch.nn.Module, vocab: CharVocab, prefix: str, n: int, max_new_chars: int,
-            rule: tuple, seed: int, stop_at_eos: bool) -> Iterator[list[str]]:
-    """Text, block by block: the ids of each block become ``n`` strings at
-    once (about a byte per character), and a row stops at its ``<eos>``.
-
-    The model stays in eval mode from the first block to the last
-    (:func:`~charrnn.model.in_eval_mode`), but the thread-wide settings of
-    :func:`_generating` are switched on only while a block is computed: a
-    generator that yielded inside them would leave them on in the caller's
-    code between pieces (no gradients for a training step run there, for
-    one)."""
-    first, started = prefix, False
-    with in_eval_mode(model) as device:
-        generator = torch.Generator(device=device).manual_seed(seed)
-        blocks = _id_blocks(model, vocab.encode(prefix, add_bos=True), n, max_new_chars, rule,
-                            generator, stop_at_eos)
-        while True:
-            with _generating(device):
-                block = next(blocks, None)
-            if block is None:
-                break
-            pieces = []
-            for row in block.tolist():
-                if stop_at_eos and EOS_ID in row:
-                    row = row[:row.index(EOS_ID)]  # later blocks of this row are all <pad>: ""
-                pieces.append(first + vocab.decode(row))
-            first, started = "", True
-            yield pieces
-    if not started:  # nothing generated (max_new_chars 0): the prefix alone
-        yield [prefix] * n
+def _first_caller_outside() -> int:
+    """The ``stacklevel`` that makes a warning name the first line outside
+    this module (the user's call of generate, generate_batch or stream_batch)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 @contextmanager
@@ -250,7 +379,10 @@ def _generating(device: torch.device) -> Iterator[None]:
     time for a small model; nothing computed here leaves as a tensor). Not
     on a GPU: there ``nn.LSTM`` may re-pack its weights for cuDNN inside a
     forward call, and weights re-packed in inference mode could no longer be
-    trained."""
+    trained. Entered per block, never across a ``yield``: a generator that
+    yielded inside it would leave these thread-wide settings on in the
+    caller's code between pieces (no gradients for a training step run
+    there, for one)."""
     if device.type != "cpu":
         with torch.no_grad():
             yield
@@ -280,60 +412,3 @@ def _bad_logits(logits: torch.Tensor, step: int) -> ModelError:
     return ModelError(f"the model produced {kind} logits at generation step {step}: its weights are not finite "
                       "(or too large); no text could be sampled. Load a checkpoint saved before training "
                       "diverged, or train again with a lower learning rate")
-
-
-def _id_blocks(model: torch.nn.Module, prefix_ids: list[int], n: int, max_new_chars: int,
-               rule: tuple, generator: torch.Generator, stop_at_eos: bool) -> Iterator[torch.Tensor]:
-    """The generation loop: ``(n, <= _BLOCK)`` new ids after ``prefix_ids``,
-    one block at a time, on the CPU; ``rule`` is ``(temperature, top_k,
-    top_p)``. Rows that reached ``<eos>`` produce ``<pad>`` until all have
-    (then the loop stops). Memory does not grow with the length: only the
-    current block's columns are kept."""
-    device = generator.device
-    # Read the prefix once, for one sequence, then copy its state n times.
-    logits, state = model(torch.tensor([prefix_ids], device=device))  # (1, prefix, vocab)
-    state = state_to(state, lambda s: s.repeat(1, n, 1))               # (layers, 1, H) -> (layers, n, H)
-    last = logits[:, -1].expand(n, -1)                                  # (1, vocab) -> (n, vocab)
-    # Each step costs a handful of small tensor operations, so the loop
-    # keeps to as few as it can, and to one wait for the device: whether
-    # the logits were finite and all rows have ended are read together.
-    # A token drawn from bad logits is dropped before it is kept or fed back.
-    columns: list[torch.Tensor] = []
-    finished = torch.zeros((n, 1), dtype=torch.bool, device=device)
-    uniforms = _uniforms(n, max_new_chars, generator, device, _BLOCK)
-    greedy = rule[0] < _GREEDY_BELOW
-    for step in range(max_new_chars):
-        probs = next_char_probs(last, *rule)                            # (n, vocab)
-        nxt = probs.argmax(-1, keepdim=True) if greedy else _sample(probs, next(uniforms))  # (n, 1)
-        if stop_at_eos:
-            nxt = nxt.masked_fill(finished, PAD_ID)  # finished rows produce padding
-            finished |= nxt == EOS_ID
-        # One number read back per step. Each row of probabilities adds up
-        # to 1, so all of them to n, and nan anywhere in the logits, +inf, or
-        # no logit above -inf makes that sum nan (a -inf logit alone is fine:
-        # that character is never drawn); 1 is added once every row has ended.
-        health = probs.sum() + last.amax() * 0
-        if stop_at_eos:
-            health = health + finished.all()
-        health = float(health)
-        if not math.isfinite(health):
-            raise _bad_logits(last, step)
-        done = health > n + 0.5
-        columns.append(nxt)
-        if done or len(columns) == _BLOCK:
-            yield torch.cat(columns, 1).cpu()                           # (n, block)
-            columns = []
-        if done:
-            return
-        logits, state = model(nxt, state)                               # (n, 1, vocab)
-        last = logits[:, -1]                                            # (n, vocab)
-    if columns:
-        yield torch.cat(columns, 1).cpu()
-
-
-def generate(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", max_new_chars: int = 200,
-             temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-             seed: int | None = None, stop_at_eos: bool = True) -> str:
-    """One continuation of ``prefix`` (see :func:`generate_batch`)."""
-    return generate_batch(model, vocab, prefix, 1, max_new_chars, temperature, top_k, top_p,
-                          seed, stop_at_eos)[0]
