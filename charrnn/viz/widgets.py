@@ -36,7 +36,18 @@ from ..vocab import CharVocab
 from .neurons import activation_html, hidden_states, text_features, top_units
 from .surprisal import char_surprisal, surprisal_html
 
-STRATEGIES = ("greedy", "temperature", "top-k", "top-p")
+
+def _filter_sliders(style: dict) -> dict[str, widgets.Widget]:
+    """One slider per filter of :class:`charrnn.SamplingRule` the widget offers,
+    keyed by its argument of :func:`charrnn.generate`; the slider's
+    description is the name of its strategy in the dropdown."""
+    return {
+        "top_k": widgets.IntSlider(value=10, min=1, max=60, description="top-k", style=style),
+        "top_p": widgets.FloatSlider(value=0.9, min=0.05, max=1.0, step=0.05, description="top-p", style=style),
+    }
+
+
+STRATEGIES = ("greedy", "temperature", *(s.description for s in _filter_sliders({}).values()))
 
 
 def _message_html(text: str, error: bool = False) -> str:
@@ -86,8 +97,9 @@ class GeneratorWidget(_ModelWidget):
         self.strategy = widgets.Dropdown(options=STRATEGIES, value=strategy, description="strategy", style=style)
         self.temperature = widgets.FloatSlider(value=temperature, min=0.1, max=2.0, step=0.05,
                                                description="temperature", style=style, readout_format=".2f")
-        self.top_k = widgets.IntSlider(value=10, min=1, max=60, description="top-k", style=style)
-        self.top_p = widgets.FloatSlider(value=0.9, min=0.05, max=1.0, step=0.05, description="top-p", style=style)
+        self.filters = _filter_sliders(style)
+        for argument, slider in self.filters.items():  # self.top_k, self.top_p, ...
+            setattr(self, argument, slider)
         self.length = widgets.IntSlider(value=length, min=10, max=1000, step=10, description="length", style=style)
         self.seed = widgets.IntText(value=seed, description="seed", style=style, layout=widgets.Layout(width="180px"))
         self.button = widgets.Button(description="Generate", button_style="primary", icon="play")
@@ -99,7 +111,7 @@ class GeneratorWidget(_ModelWidget):
         self.text = ""
         self.ui = widgets.VBox([
             widgets.HBox([self.prefix, self.strategy]),
-            widgets.HBox([self.temperature, self.top_k, self.top_p]),
+            widgets.HBox([self.temperature, *self.filters.values()]),
             widgets.HBox([self.length, self.seed, self.button]),
             self.output,
         ])
@@ -108,16 +120,16 @@ class GeneratorWidget(_ModelWidget):
     def _enable_controls(self) -> None:
         kind = self.strategy.value
         self.temperature.disabled = kind == "greedy"
-        self.top_k.disabled = kind != "top-k"
-        self.top_p.disabled = kind != "top-p"
+        for slider in self.filters.values():
+            slider.disabled = kind != slider.description
 
     def settings(self) -> dict:
         """The keyword arguments of :func:`charrnn.generate` the controls stand for."""
         kind = self.strategy.value
         return {"max_new_chars": self.length.value, "seed": self.seed.value,
                 "temperature": 0.0 if kind == "greedy" else self.temperature.value,
-                "top_k": self.top_k.value if kind == "top-k" else None,
-                "top_p": self.top_p.value if kind == "top-p" else None}
+                **{argument: slider.value if kind == slider.description else None
+                   for argument, slider in self.filters.items()}}
 
     def generate(self) -> str:
         """What the Generate button does: returns the text and shows it.
