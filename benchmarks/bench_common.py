@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+from torch.utils import benchmark
 
 import charrnn
 
@@ -63,15 +64,24 @@ def interleaved_rates(runs: dict[str, Callable[[], int]], rounds: int) -> dict[s
     processed. Every round runs all of them, starting each round with the
     next one (a rotation), so a burst of load elsewhere on the machine hits
     all variants alike instead of deciding the comparison.
+
+    The clock is ``torch.utils.benchmark.timer``, which waits for the
+    accelerator (CUDA, MPS) to finish before it reads the time: a bare
+    ``time.perf_counter`` would time only the launching of GPU kernels.
+    Why not ``torch.utils.benchmark.Timer`` itself: its ``timeit`` runs the
+    statement twice more as a warm-up on every call, and ``blocked_autorange``
+    repeats it until a minimum time has passed; both would multiply the cost
+    of the slow variants (the origin's sampler) and break the one-run slots
+    of the rotation, and neither hands back the characters a run produced.
     """
     names = list(runs)
     rates: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
-            started = time.perf_counter()
+            started = benchmark.timer()
             chars = runs[name]()
-            rates[name].append(chars / (time.perf_counter() - started))
+            rates[name].append(chars / (benchmark.timer() - started))
     return rates
 
 

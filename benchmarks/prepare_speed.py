@@ -13,7 +13,15 @@ Targets: prepare >= 30 MB/s and peak RSS < 400 MB, whatever the file size
 records are invented (ids, authors, LaTeX abstracts, versions...), with a
 realistic shape and size, about 1.5 kB a line like the snapshot's.
 
-    python benchmarks/prepare_speed.py [--mb 1024] [--dir DIR] [--skip-pandas] [--keep]
+``--floors`` adds a second table: prepare next to a bare loop that only
+parses every line (``json.loads``, and ``orjson.loads`` when orjson is
+installed), the floor no reader of this file can beat. Prepare runs there
+once with each parser swapped into ``charrnn.data.parse_record``, so the
+table says both how close prepare comes to its floor and what a faster
+parser would buy it.
+
+    python benchmarks/prepare_speed.py [--mb 1024] [--dir DIR] [--input FILE] [--skip-pandas]
+                                       [--floors [--rounds N]] [--keep]
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -117,10 +126,53 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale / 1024
 
 
+def _loads(name: str):
+    """The ``loads`` of the JSON library ``name`` (json or orjson)."""
+    if name == "orjson":
+        import orjson
+        return orjson.loads
+    return json.loads
+
+
+def _use_parser(name: str) -> None:
+    """Make prepare parse with ``name``'s ``loads``: ``charrnn.data.parse_record``
+    as it is, with only the JSON call swapped (prepare looks it up on every line)."""
+    from charrnn import data
+
+    loads = _loads(name)
+
+    def parse_record(line: bytes) -> dict | None:
+        try:
+            return data._as_record(loads(line))
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return None
+
+    data.parse_record = parse_record
+
+
+def _parse_floor(path: str, loads) -> int:
+    """Parse every line and nothing else: the least any JSON-lines reader does."""
+    records = 0
+    with open(path, "rb") as f:
+        for line in f:
+            loads(line)
+            records += 1
+    return records
+
+
 def child(kind: str, path: str, out: str) -> None:
-    """Run one reader on ``path`` and print a JSON line with its numbers."""
-    if kind == "prepare":
+    """Run one reader on ``path`` and print a JSON line with its numbers.
+    Kinds: ``prepare``, ``prepare+PARSER``, ``PARSER.loads`` (a parse floor)
+    and ``pandas``, where PARSER is json or orjson."""
+    if kind.endswith(".loads"):
+        loads = _loads(kind.removesuffix(".loads"))
+        started, cpu = time.perf_counter(), time.process_time()
+        records = _parse_floor(path, loads)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    elif kind.startswith("prepare"):
         from charrnn.scale.prepared import prepare_dataset
+        if "+" in kind:
+            _use_parser(kind.split("+", 1)[1])
         started, cpu = time.perf_counter(), time.process_time()
         meta = prepare_dataset(path, out, progress=False, overwrite=True)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -167,12 +219,65 @@ def table(size: int, results: dict[str, dict]) -> str:
     return "\n".join(rows)
 
 
+def _has_orjson() -> bool:
+    try:
+        import orjson  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def floor_kinds() -> list[str]:
+    """The runs of the floor table: each parser's bare loop, prepare as the
+    library ships it, and prepare with each parser swapped in."""
+    parsers = ["json", "orjson"] if _has_orjson() else ["json"]
+    return [f"{p}.loads" for p in parsers] + ["prepare"] + [f"prepare+{p}" for p in parsers]
+
+
+def floor_rounds(path: Path, out: Path, rounds: int) -> dict[str, list[dict]]:
+    """Every floor kind ``rounds`` times, rotating which goes first, so a
+    burst of load elsewhere hits all alike (as bench_common's rotation)."""
+    kinds = floor_kinds()
+    results: dict[str, list[dict]] = {kind: [] for kind in kinds}
+    for r in range(rounds):
+        shift = r % len(kinds)
+        for kind in kinds[shift:] + kinds[:shift]:
+            log(f"{kind} (round {r + 1} of {rounds}) ...")
+            results[kind].append(_run_child(kind, path, out))
+    return results
+
+
+def floor_table(size: int, results: dict[str, list[dict]]) -> str:
+    """Prepare with each parser against each bare parse loop, medians of the
+    rounds: the ratios are speeds (floor seconds / prepare seconds), 1.00x
+    would mean prepare costs no more than parsing alone. CPU seconds are
+    the child's own, which load elsewhere on the machine disturbs less."""
+    mb = size / 1e6
+    median = {kind: {key: statistics.median(r[key] for r in runs) for key in ("seconds", "cpu_seconds")}
+              for kind, runs in results.items()}
+    floors = [k for k in results if k.endswith(".loads")]
+    rows = ["| run | seconds | CPU seconds | MB/s | records | "
+            + " | ".join(f"vs {f} floor" for f in floors) + " |",
+            "| --- | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in floors) + " |"]
+    for kind, m in median.items():
+        name = (f"bare {kind} loop" if kind in floors else f"prepare_dataset, {kind.split('+')[1]}.loads only"
+                if "+" in kind else "prepare_dataset as shipped")
+        ratios = " | ".join(f"{median[f]['seconds'] / m['seconds']:.2f}x" for f in floors)
+        rows.append(f"| {name} | {m['seconds']:.1f} | {m['cpu_seconds']:.1f} | {mb / m['seconds']:,.1f} "
+                    f"| {results[kind][0]['records']:,} | {ratios} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=float, default=1024, help="size of the synthetic file in MB (default 1024)")
     parser.add_argument("--dir", type=Path, help="where to write the file and the prepared dataset "
                         "(default: a temporary directory, removed afterwards)")
     parser.add_argument("--skip-pandas", action="store_true", help="only run prepare")
+    parser.add_argument("--floors", action="store_true", help="also time bare json.loads/orjson.loads loops "
+                        "and prepare with each parser")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of the --floors runs (median; default 1)")
+    parser.add_argument("--input", type=Path, help="time this JSON-lines file instead of writing one")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     parser.add_argument("--child", nargs=3, metavar=("KIND", "PATH", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -183,25 +288,35 @@ def main(argv: list[str] | None = None) -> int:
     warning = load_warning()
     work = Path(tempfile.mkdtemp(prefix="prepare-bench-", dir=args.dir))
     try:
-        path = work / "arxiv-metadata-oai-snapshot.json"
-        log(f"writing {args.mb:g} MB of synthetic snapshot to {path} ...")
-        started = time.perf_counter()
-        size = write_snapshot(path, args.mb)
-        log(f"  {size / 1e6:,.0f} MB in {time.perf_counter() - started:.0f} s")
-        results = {}
+        path = args.input or _write_input(work, args.mb)
+        size = path.stat().st_size
+        results, floors = {}, {}
         log("prepare_dataset ...")
         results["prepare"] = _run_child("prepare", path, work / "prepared")
         if not args.skip_pandas:
             log("pandas.read_json(lines=True) ...")
             results["pandas"] = _run_child("pandas", path, work / "unused")
+        if args.floors:
+            floors = floor_rounds(path, work / "prepared", args.rounds)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    notes = [f"Input: {size / 1e6:,.0f} MB of synthetic snapshot JSON lines; one child process per reader."]
+    notes = [f"Input: {size / 1e6:,.0f} MB of {'synthetic snapshot ' if not args.input else ''}JSON lines; "
+             "one child process per reader" + (f"; floor table: medians of {args.rounds} rounds." if floors else ".")]
     if warning:
         notes.append(warning)
-    print("\n".join([machine_line(), "", table(size, results), "", *notes]))
+    extra = ["", floor_table(size, floors)] if floors else []
+    print("\n".join([machine_line(), "", table(size, results), *extra, "", *notes]))
     return 0
+
+
+def _write_input(work: Path, megabytes: float) -> Path:
+    path = work / "arxiv-metadata-oai-snapshot.json"
+    log(f"writing {megabytes:g} MB of synthetic snapshot to {path} ...")
+    started = time.perf_counter()
+    size = write_snapshot(path, megabytes)
+    log(f"  {size / 1e6:,.0f} MB in {time.perf_counter() - started:.0f} s")
+    return path
 
 
 if __name__ == "__main__":

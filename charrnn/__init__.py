@@ -60,7 +60,7 @@ from .pretrained import load_pretrained, pretrained_path
 
 # 4. generating
 from .sample import generate, generate_batch, next_char_probs
-from .training import History, Trainer, train
+from .training import History, Trainer, train, train_step
 
 # 1. text -> characters -> ids
 from .vocab import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, CharVocab
@@ -84,7 +84,7 @@ __all__ = [
     "LossReport", "bits_per_char", "evaluate", "masked_cross_entropy", "perplexity",
     "compressor_bits_per_char", "ngram_bits_per_char",
     "Callback", "Checkpoints", "ProgressBar", "SampleEvery",
-    "pick_device", "History", "Trainer", "train",
+    "pick_device", "History", "Trainer", "train", "train_step",
     "load_checkpoint", "load_model", "save_checkpoint",
     # 4. generating
     "generate", "generate_batch", "next_char_probs", "load_pretrained", "pretrained_path",

@@ -23,7 +23,7 @@ every character and every ``<eos>``.
 Batches are a pure function of ``(seed, step)``, which is what lets a resumed
 training run see exactly the batches the uninterrupted run would have seen.
 
-In a distributed run (:mod:`charrnn.distributed`) each process builds its
+In a distributed run (:mod:`charrnn.scale.distributed`) each process builds its
 batcher with its ``rank`` and the ``world_size`` and draws its own share:
 ``batch(step)`` is then a pure function of ``(seed, step, rank)``. Rank 0
 draws exactly the single-process batches, so a one-process run is rank 0 of
@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .config import DataConfig
+from .config import DataConfig, check_positive
 from .errors import ConfigError, DataError
 from .vocab import BOS_ID, PAD_ID, UNK_ID, CharVocab
 
@@ -160,8 +160,8 @@ class WindowBatches:
     def __init__(self, corpus: EncodedCorpus, batch_size: int = _DEFAULTS["batch_size"],
                  seq_len: int = _DEFAULTS["seq_len"], seed: int = _DEFAULTS["seed"],
                  rank: int = 0, world_size: int = 1):
-        if batch_size < 1 or seq_len < 1:
-            raise ConfigError(f"batch_size and seq_len must be positive, got {batch_size}, {seq_len}")
+        check_positive("batch_size", batch_size)
+        check_positive("seq_len", seq_len)
         _check_shard(rank, world_size)
         if corpus.num_tokens < seq_len + 1:
             raise DataError(f"the corpus has {corpus.num_tokens} tokens, fewer than one window "
@@ -200,11 +200,9 @@ class RecordBatches:
     def __init__(self, corpus: EncodedCorpus, batch_size: int = _DEFAULTS["batch_size"],
                  max_len: int | None = _DEFAULTS["max_len"], seed: int = _DEFAULTS["seed"],
                  shuffle: bool = True, rank: int = 0, world_size: int = 1):
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be positive, got {batch_size}")
+        check_positive("batch_size", batch_size)
         _check_shard(rank, world_size)
-        if max_len is not None and max_len < 1:
-            raise ConfigError(f"max_len must be positive, got {max_len}")
+        check_positive("max_len", max_len, none_allowed=True)
         self.corpus, self.batch_size, self.max_len = corpus, batch_size, max_len
         self.seed, self.shuffle = seed, shuffle
         self.rank, self.world_size = rank, world_size
@@ -246,8 +244,7 @@ class LengthBatches:
     over records, so the order does not change it."""
 
     def __init__(self, corpus: EncodedCorpus, batch_size: int = _DEFAULTS["batch_size"]):
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be positive, got {batch_size}")
+        check_positive("batch_size", batch_size)
         self.corpus, self.batch_size = corpus, batch_size
 
     def eval_batches(self) -> Iterator[Batch]:

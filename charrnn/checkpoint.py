@@ -10,7 +10,6 @@ check that the file really is a charrnn checkpoint before anything uses it.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import pickle
 import random
@@ -24,6 +23,7 @@ import torch
 
 from .config import DataConfig, ModelConfig, TrainConfig
 from .errors import CharRNNError, CheckpointError, ConfigError
+from .files import atomic_write, is_disk_full, os_reason
 from .model import CharRNN
 from .vocab import CharVocab
 
@@ -75,35 +75,28 @@ def _remove_stale_temps(path: Path) -> None:
                 entry.unlink()
 
 
-def _os_reason(error: OSError) -> str:
-    """What went wrong, without the temporary file's name ("No space left on device")."""
-    return error.strerror or str(error) or type(error).__name__
-
-
 def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
-    """``torch.save`` to ``path`` via a temporary file in the same folder,
-    renamed over ``path`` only once complete: a full disk or a killed
-    process leaves the previous file intact. A failure is one
-    :class:`CheckpointError` naming ``path`` and the operating system's reason."""
+    """``torch.save`` to ``path`` via :func:`~charrnn.files.atomic_write`
+    (a temporary file in the same folder, renamed over ``path`` only once
+    complete): a full disk or a killed process leaves the previous file
+    intact. A failure is one :class:`CheckpointError` naming ``path`` and
+    the operating system's reason.
+
+    torch.save is handed an open file, not the name: given a name, torch
+    writes through its own C++ writer, which reports a full disk as a
+    RuntimeError ("unexpected pos ..."); through a Python file it is the
+    OSError caught here."""
     path = Path(path)
-    tmp = temp_path(path)
     try:
         if path.parent != Path(""):
             path.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temps(path)
-        with open(tmp, "wb") as f:
+        with atomic_write(path, "wb", temp=temp_path(path)) as f:
             torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
     except OSError as e:
         kept = "the previous checkpoint there is unchanged" if path.is_file() else "nothing was written"
-        full = e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
-        advice = "free some space or write it elsewhere" if full else "write it elsewhere"
-        raise CheckpointError(f"{path}: cannot write the checkpoint ({_os_reason(e)}); {kept}; {advice}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        advice = "free some space or write it elsewhere" if is_disk_full(e) else "write it elsewhere"
+        raise CheckpointError(f"{path}: cannot write the checkpoint ({os_reason(e)}); {kept}; {advice}") from None
 
 
 def check_writable(path: str | os.PathLike) -> None:
@@ -124,7 +117,7 @@ def check_writable(path: str | os.PathLike) -> None:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
         probe.unlink()
     except OSError as e:
-        raise CheckpointError(f"{path}: cannot write a checkpoint there ({_os_reason(e)}); "
+        raise CheckpointError(f"{path}: cannot write a checkpoint there ({os_reason(e)}); "
                               "choose a folder you can write to") from None
 
 

@@ -33,6 +33,8 @@ def _check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+# The rules for the settings, one home each: the configs below call them,
+# and so does any function that takes the same setting as a plain argument.
 def is_seed(value) -> bool:
     """A whole number torch and numpy accept as a seed (not a bool, not a float)."""
     if isinstance(value, bool):
@@ -41,6 +43,25 @@ def is_seed(value) -> bool:
         return 0 <= operator.index(value) <= MAX_SEED
     except TypeError:
         return False
+
+
+def check_seed(seed) -> None:
+    """A seed torch's generator can take: 0 to 2**63 - 1 (a larger one fails
+    deep inside torch with "Overflow when unpacking long long")."""
+    _check(is_seed(seed), f"seed must be a whole number from 0 to {MAX_SEED} (2**63 - 1), got {seed!r}")
+
+
+def check_positive(name: str, value, none_allowed: bool = False) -> None:
+    """A count of at least 1 (a batch size, a record limit, a minimum
+    frequency); with ``none_allowed``, None passes too, for the settings
+    where it means "no limit"."""
+    _check((none_allowed and value is None) or (value is not None and value >= 1),
+           f"{name} must be positive, got {value}")
+
+
+def check_fraction(name: str, value: float) -> None:
+    """A share in [0, 1): 1 would leave nothing on the other side."""
+    _check(0.0 <= value < 1.0, f"{name} must be in [0, 1), got {value}")
 
 
 class Saved:
@@ -78,8 +99,8 @@ class ModelConfig(Saved):
     def __post_init__(self):
         _check(self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
         for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers"):
-            _check(getattr(self, name) >= 1, f"{name} must be positive, got {getattr(self, name)}")
-        _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+            check_positive(name, getattr(self, name))
+        check_fraction("dropout", self.dropout)
 
 
 @dataclass
@@ -102,14 +123,14 @@ class DataConfig(Saved):
     seed: int = setting(0, "seed for the model's initial weights, the sample and the batches")
 
     def __post_init__(self):
-        _check(0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        _check(is_seed(self.seed), f"seed must be a whole number from 0 to {MAX_SEED} (2**63 - 1), "
-                                   f"got {self.seed!r}")
+        check_fraction("val_fraction", self.val_fraction)
+        check_seed(self.seed)
         _check(self.batching in BATCHINGS,
                f"batching must be one of {', '.join(BATCHINGS)}, got {self.batching!r}")
-        for name in ("limit", "sample", "min_freq", "batch_size", "seq_len", "max_len"):
-            value = getattr(self, name)
-            _check(value is None or value >= 1, f"{name} must be positive, got {value}")
+        for name in ("min_freq", "batch_size", "seq_len"):
+            check_positive(name, getattr(self, name))
+        for name in ("limit", "sample", "max_len"):
+            check_positive(name, getattr(self, name), none_allowed=True)
 
     @property
     def category_list(self) -> list[str] | None:
@@ -148,6 +169,6 @@ class TrainConfig(Saved):
         _check(self.schedule in SCHEDULES,
                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         _check(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
-        for name in ("eval_every", "eval_batches", "checkpoint_every"):
-            value = getattr(self, name)
-            _check(value is None or value >= 1, f"{name} must be positive, got {value}")
+        check_positive("eval_every", self.eval_every)
+        for name in ("eval_batches", "checkpoint_every"):
+            check_positive(name, getattr(self, name), none_allowed=True)

@@ -41,6 +41,16 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction:
     return F.cross_entropy(flat_logits, flat_targets, ignore_index=PAD_ID, reduction=reduction)
 
 
+def surprisal_bits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The surprisal of each target in bits, notebook 06's formula
+    ``s_t = -log2 p(x_t+1 | x_<=t) = -ln p / ln 2`` with ``p = softmax(l_t)``:
+    ``logits (n, V)``, ``targets (n,)`` -> ``(n,)``. Its mean is the masked
+    cross-entropy of the same positions, in bits instead of nats."""
+    log_probs = torch.log_softmax(logits.float(), dim=-1)  # ln p of every token: (n, V)
+    nats = -log_probs.gather(1, targets[:, None])[:, 0]    # of the one that came next: (n,)
+    return nats / math.log(2)
+
+
 @dataclass(frozen=True)
 class LossReport:
     """Mean loss over ``tokens`` scored characters, in three units."""

@@ -37,7 +37,7 @@ from functools import lru_cache
 
 import torch
 
-from .config import MAX_SEED, is_seed
+from .config import Saved, check_seed
 from .errors import ConfigError, ModelError
 from .model import in_eval_mode, state_to
 from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK, UNK_ID, CharVocab
@@ -51,16 +51,17 @@ _GREEDY_BELOW = torch.finfo(torch.float32).tiny
 _FLOAT32_MAX = torch.finfo(torch.float32).max
 # Steps per block: of uniform numbers drawn at once, and of ids turned into text.
 _BLOCK = 256
-# One call generates at most this many samples (a batch: every step holds
-# n x vocabulary probabilities and n recurrent states) and this many
-# characters in all (n x max_new_chars, the worst case: hours of CPU time
-# with the pretrained LSTM, at about a millisecond per character).
-MAX_SAMPLES = 10_000
-MAX_GENERATED_CHARS = 10_000_000
+# The limits of one call (and of one `sample` command): a mistyped size fails
+# at once instead of running for hours. With the pretrained LSTM a CPU writes
+# about 1,000 characters a second, so the largest call takes about 20 minutes;
+# every step holds n x vocabulary probabilities and n recurrent states.
+MAX_SAMPLES = 1_000
+MAX_NEW_CHARS = 100_000
+MAX_GENERATED_CHARS = 1_000_000
 
 
 @dataclass(frozen=True)
-class SamplingRule:
+class SamplingRule(Saved):
     """How the next character is chosen from the model's scores (logits).
 
     The rules apply in this order: the temperature reshapes the scores, top-k
@@ -69,15 +70,16 @@ class SamplingRule:
     every character less likely than ``min_p`` times the most likely one.
     ``None`` switches a filter off. The one place the settings are checked:
     an impossible one raises :class:`~charrnn.errors.ConfigError` when the
-    rule is made, before any text is generated.
+    rule is made, before any text is generated. Each field's help is the
+    ``sample`` command's flag for it (``--top-p``), as for the configs.
     """
 
     temperature: float = field(default=1.0, metadata={
-        "help": "divide the logits by this before the softmax: below 1 sharper, above 1 flatter, 0 greedy"})
+        "help": "a finite number >= 0 the logits are divided by: below 1 safer, above 1 wilder, 0 greedy"})
     top_k: int | None = field(default=None, metadata={
-        "help": "sample only among the K most likely characters"})
+        "help": "draw only from the k likeliest characters"})
     top_p: float | None = field(default=None, metadata={
-        "help": "nucleus sampling: only the most likely characters whose probabilities add up to P"})
+        "help": "draw only from the likeliest characters whose probabilities add up to p (nucleus sampling)"})
 
     def __post_init__(self) -> None:
         t, k, p = self.temperature, self.top_k, self.top_p
@@ -181,30 +183,26 @@ def next_char_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int |
     return SamplingRule(temperature, top_k, top_p).probs(logits)
 
 
-def check_seed(seed) -> None:
-    """Raise :class:`~charrnn.errors.ConfigError` for a seed torch's generator
-    cannot take (it needs 0 to 2**63 - 1; a larger one fails deep inside with
-    "Overflow when unpacking long long")."""
-    if not is_seed(seed):
-        raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED} (2**63 - 1), got {seed!r}")
-
-
 def check_sample_size(n: int, max_new_chars: int) -> None:
     """Raise :class:`~charrnn.errors.ConfigError` for a number of samples or a
-    length that is not a whole number >= 0, or a call so large that it would
-    run for days or exhaust memory: a mistyped size should fail at once."""
-    for name, value in (("n (the number of samples)", n), ("max_new_chars", max_new_chars)):
+    length that is not a whole number >= 0, or beyond :data:`MAX_SAMPLES`,
+    :data:`MAX_NEW_CHARS` or :data:`MAX_GENERATED_CHARS`, saying how to go
+    further. The one home of these limits: the library and the CLI both ask here."""
+    for name, value in (("n (the number of samples)", n), ("max_new_chars (the length)", max_new_chars)):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool):
             raise ConfigError(f"{name} must be a whole number, got {value!r}")
         if value < 0:
             raise ConfigError(f"{name} must be >= 0, got {value}")
+    if max_new_chars > MAX_NEW_CHARS:
+        raise ConfigError(f"a length of {max_new_chars:,} is more than {MAX_NEW_CHARS:,} characters per sample; "
+                          "for a longer text, continue with the end of this one as the prefix")
     if n > MAX_SAMPLES:
-        raise ConfigError(f"n = {n:,} samples is more than {MAX_SAMPLES:,} in one batch; for more samples "
-                          "make several calls, each with its own seed")
+        raise ConfigError(f"n = {n:,} samples is more than {MAX_SAMPLES:,} at once; for more samples, "
+                          "generate again with another seed")
     if n * max_new_chars > MAX_GENERATED_CHARS:
-        raise ConfigError(f"n x max_new_chars = {n:,} x {max_new_chars:,} = {n * max_new_chars:,} characters is "
-                          f"more than {MAX_GENERATED_CHARS:,} in one call (hours of computing); split the work "
-                          "into several calls (another seed each, or the end of one text as the next prefix)")
+        raise ConfigError(f"n x length = {n:,} x {max_new_chars:,} = {n * max_new_chars:,} characters is more "
+                          f"than {MAX_GENERATED_CHARS:,} at once; lower one of them, and generate again with "
+                          "another seed for more")
 
 
 @lru_cache(maxsize=16)

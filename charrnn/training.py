@@ -1,10 +1,14 @@
 """The training loop: Adam on the masked cross-entropy, with gradient
 clipping, periodic validation, checkpoints and resume.
 
-The loop itself is :meth:`Trainer.fit`: fetch a batch, :meth:`Trainer.train_step`,
-record, validate now and then. Everything else (the progress bar, checkpoint
-files, samples while training, the live plot of notebooks) is a callback from
-:mod:`charrnn.callbacks`.
+One step is :func:`train_step`: zero the gradients, forward, masked
+cross-entropy, backward, clip, update. The loop is :meth:`Trainer.fit`, on
+one screen: fetch a batch, take the step, record it, validate now and then,
+tell the callbacks, stop on a signal. Everything else (the progress bar,
+checkpoint files, samples while training, the live plot of notebooks) is a
+callback from :mod:`charrnn.callbacks`; how a signal stops the loop is
+:mod:`charrnn.signals`, and the random state a checkpoint keeps is
+:mod:`charrnn.rng`.
 
 Fixes over the origin notebook's loop: the clipping threshold actually clips
 (1.0, not 1e5), validation loss is measured, a Ctrl-C stops cleanly keeping
@@ -25,12 +29,10 @@ size is the same.
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,12 +40,14 @@ import torch
 from tqdm.auto import tqdm
 
 from .callbacks import Checkpoints, ProgressBar, due, fire
-from .checkpoint import capture_rng_state, load_checkpoint, model_from_checkpoint, restore_rng_state, save_checkpoint
+from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from .config import Saved, TrainConfig
 from .devices import SingleProcess, device_to_resume_on
 from .errors import ConfigError, ModelError
 from .metrics import masked_cross_entropy
-from .model import CharRNN
+from .model import CharRNN, State, state_to
+from .rng import capture_rng_state, restore_rng_state
+from .signals import StopSignals
 from .vocab import PAD_ID, CharVocab
 
 
@@ -74,51 +78,6 @@ class History(Saved):
         self.grad_norm.append(grad_norm)
         self.chars_trained += chars
         self.seconds += seconds
-
-
-class StopSignals:
-    """While ``fit`` runs, SIGINT (Ctrl-C, Jupyter's interrupt button) and
-    SIGTERM (sent by torchrun, batch schedulers, ``kill``) ask training to
-    stop. Inside :meth:`holding` (an update in progress) or with
-    ``hold_always`` (a distributed run, where the ranks must agree on the
-    step they stop after) the signal is only noted in ``received``;
-    elsewhere it raises ``KeyboardInterrupt`` at once, as Ctrl-C does.
-    ``signum`` keeps the first signal, so the CLI can exit 128 + signum."""
-
-    def __init__(self, hold_always: bool = False):
-        self.received = False
-        self.signum: int | None = None
-        self._hold_always = hold_always
-        self._holding: str | None = "always" if hold_always else None
-        self._previous: dict[int, object] = {}
-
-    def _handle(self, signum, frame) -> None:
-        repeated, self.received = self.received, True
-        self.signum = self.signum or signum
-        # A validation pass is finished for the first signal; a second one
-        # means "now" (resume redoes the pass). An update always finishes.
-        if self._holding is None or (self._holding == "validation" and repeated):
-            raise KeyboardInterrupt
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():  # handlers: main thread only
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
-
-    @contextmanager
-    def holding(self, what: str = "update") -> Iterator[None]:
-        """Note signals without acting on them until the block is done
-        (``what="validation"``: a second signal stops at once)."""
-        self._holding = "always" if self._hold_always else what
-        try:
-            yield
-        finally:
-            self._holding = "always" if self._hold_always else None
 
 
 _ADVICE = "lower the learning rate (--lr) or keep gradient clipping on (--clip-norm)"
@@ -154,6 +113,41 @@ def learning_rate(config: TrainConfig, step: int) -> float:
         progress = min(1.0, (step - config.warmup_steps) / (config.steps - config.warmup_steps))
         return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
     return config.lr
+
+
+FLOAT32 = MixedPrecision(torch.device("cpu"), enabled=False)  # no autocast, no gradient scaling
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
+               targets: torch.Tensor, clip_norm: float | None, state: State | None = None, *,
+               precision: MixedPrecision = FLOAT32) -> tuple[float, float, State | None]:
+    """One optimisation step on one batch; the rest of training is bookkeeping.
+
+    Clear the old gradients, score the batch (starting from ``state``, or
+    from zeros when it is None), backpropagate the masked cross-entropy,
+    shorten the gradient to at most ``clip_norm`` (None: no clipping), and
+    let the optimizer take its step. ``state`` is detached first: its
+    numbers carry the context of the batches before, but no gradient flows
+    back into them (truncated backpropagation through time).
+
+    Returns ``(loss, grad_norm, state)``: the loss the model had on this
+    batch before the update, as a Python float; the global gradient norm
+    before clipping (large values warn of an exploding gradient); and the
+    model's final state, detached, to carry into the next batch.
+    ``precision`` is the trainer's mixed precision on CUDA; its scaler keeps
+    float16 gradients from underflowing and does nothing in float32.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    with precision.autocast():
+        logits, state = model(inputs, state_to(state, torch.Tensor.detach))  # logits: (batch, time, vocab)
+        loss = masked_cross_entropy(logits, targets)
+    precision.scaler.scale(loss).backward()  # DDP averages the gradients over ranks here
+    precision.scaler.unscale_(optimizer)  # the true gradients, before they are measured
+    max_norm = math.inf if clip_norm is None else clip_norm
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    precision.scaler.step(optimizer)
+    precision.scaler.update()
+    return loss.item(), float(grad_norm), state_to(state, torch.Tensor.detach)
 
 
 class Trainer:
@@ -268,21 +262,13 @@ class Trainer:
                           f"stopped; {self._kept(self.checkpoint_path)}; {_ADVICE}")
 
     def train_step(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[float, float]:
-        """One forward/backward/update; returns (loss, gradient norm before clipping)."""
+        """One step of :func:`train_step` at this step's learning rate, each
+        batch from zeros; returns (loss, gradient norm before clipping)."""
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.config, self.step)
-        with self.precision.autocast():
-            logits, _ = self.module(inputs)  # DDP averages the gradients over ranks in backward()
-            loss = masked_cross_entropy(logits, targets)
-        self.optimizer.zero_grad(set_to_none=True)
-        scaler = self.precision.scaler
-        scaler.scale(loss).backward()
-        scaler.unscale_(self.optimizer)
-        max_norm = self.config.clip_norm if self.config.clip_norm is not None else math.inf
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-        scaler.step(self.optimizer)
-        scaler.update()
-        return loss.item(), float(grad_norm)
+        loss, grad_norm, _ = train_step(self.module, self.optimizer, inputs, targets, self.config.clip_norm,
+                                        precision=self.precision)
+        return loss, grad_norm
 
     def validate(self) -> float | None:
         """Validation loss (nats) on up to ``config.eval_batches`` batches,
@@ -309,49 +295,56 @@ class Trainer:
         or inf raises :class:`ModelError`; no checkpoint is written then.
         """
         self.target_step = self.config.steps if steps is None else steps
-        hooks = self._callbacks(progress, callbacks)
         self.interrupted, self.completed, self.stop_signal = False, False, None
-        self.module.train()
-        fire(hooks, "on_fit_start", self)
+        callbacks = self._callbacks(progress, callbacks)  # the progress bar, checkpoints, yours
         stop = StopSignals(hold_always=self.context.is_distributed)
+        self.module.train()
+        fire(callbacks, "on_fit_start", self)
         try:
             with stop:
-                self._loop(hooks, stop)
+                if self._validation_cut_short():
+                    self._validate(callbacks, stop)
+                while self.step < self.target_step:
+                    started = time.perf_counter()
+                    inputs, targets = self._batch_on_device()
+                    with stop.holding():  # a signal waits for the update and its record: they go together
+                        loss, grad_norm = self.train_step(inputs, targets)
+                        chars = int((targets != PAD_ID).sum())
+                        loss, chars, stop_asked = self.context.step_totals(loss, chars, stop.received)
+                        if not math.isfinite(loss):  # the weights are lost too: stop before anything is saved
+                            raise self._diverged("loss", loss, self.step + 1)
+                        self.step += 1
+                        self.history.record_step(self.step, loss, grad_norm, chars, time.perf_counter() - started)
+                    if stop_asked:
+                        raise KeyboardInterrupt
+                    if due(self, self.config.eval_every):
+                        self._validate(callbacks, stop)
+                    fire(callbacks, "on_step_end", self)  # checkpoints are written here, when due
+                    stop.stop_if_noted()  # a signal that came during validation
             self.completed = True
         except KeyboardInterrupt:
-            self._stopped(stop)
+            self.interrupted, self.stop_signal = True, stop.signum
+            self._say_interrupted()
         finally:
-            fire(hooks, "on_fit_end", self)
+            fire(callbacks, "on_fit_end", self)  # an interrupted run's checkpoint is written here
         return self.history
 
-    def _loop(self, hooks: list, stop: StopSignals) -> None:
-        self._finish_cut_validation(hooks, stop)
-        while self.step < self.target_step:
-            self._one_step(stop)
-            if due(self, self.config.eval_every):
-                self._validate_and_tell(hooks, stop)
-            fire(hooks, "on_step_end", self)
-            if stop.received and not self.context.is_distributed:
-                raise KeyboardInterrupt  # a signal that came during validation
-            # (distributed: the ranks agree to stop at the next step's totals)
-
-    def _validate_and_tell(self, hooks: list, stop: StopSignals) -> None:
+    def _validate(self, callbacks: list, stop: StopSignals) -> None:
+        """:meth:`validate`, which a first signal lets finish, then the callbacks."""
         with stop.holding("validation"):
             report = self.validate()
         if report is not None:
-            fire(hooks, "on_validation_end", self)
+            fire(callbacks, "on_validation_end", self)
 
-    def _finish_cut_validation(self, hooks: list, stop: StopSignals) -> None:
-        """A stop can cut short the validation of the step it came at (a
-        second Ctrl-C during the pass, an exception in it): the checkpoint
-        then lacks it, so it is done first, and the history reads as an
-        uninterrupted run's. Nothing needs saving for this in the file."""
-        if (self.val_data is not None and self.step > 0 and due(self, self.config.eval_every)
-                and self.history.val_steps[-1:] != [self.step]):
-            self._validate_and_tell(hooks, stop)
+    def _validation_cut_short(self) -> bool:
+        """True when a stop cut short the validation of the step the run is
+        at (a second Ctrl-C during the pass, an exception in it): the
+        checkpoint lacks it, so ``fit`` does it first, and the history reads
+        as an uninterrupted run's. Nothing needs saving for this in the file."""
+        return (self.val_data is not None and self.step > 0 and due(self, self.config.eval_every)
+                and self.history.val_steps[-1:] != [self.step])
 
-    def _stopped(self, stop: StopSignals) -> None:
-        self.interrupted, self.stop_signal = True, stop.signum
+    def _say_interrupted(self) -> None:
         if self.context.is_main:
             saved = f", checkpoint written to {self.checkpoint_path}" if self.checkpoint_path else ""
             tqdm.write(f"Interrupted at step {self.step}: model and history kept{saved}.")
@@ -363,22 +356,6 @@ class Trainer:
         if not self.context.is_main:
             hooks = [hook for hook in hooks if getattr(hook, "all_ranks", False)]
         return hooks
-
-    def _one_step(self, stop: StopSignals) -> None:
-        started = time.perf_counter()
-        inputs, targets = self._batch_on_device()
-        # A stop signal in the middle of an update would leave weights and
-        # step count out of step; it is acted on once the step is recorded.
-        with stop.holding():
-            loss, grad_norm = self.train_step(inputs, targets)
-            chars = int((targets != PAD_ID).sum())
-            loss, chars, stop_asked = self.context.step_totals(loss, chars, stop.received)
-            if not math.isfinite(loss):  # the weights are lost too: stop before anything is saved
-                raise self._diverged("loss", loss, self.step + 1)
-            self.step += 1
-            self.history.record_step(self.step, loss, grad_norm, chars, time.perf_counter() - started)
-        if stop_asked:
-            raise KeyboardInterrupt
 
     def _batch_on_device(self) -> tuple[torch.Tensor, torch.Tensor]:
         inputs, targets = self.train_data.batch(self.step)

@@ -17,7 +17,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .errors import CharRNNError, ConfigError
+from .config import check_positive
+from .errors import CharRNNError
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
@@ -55,8 +56,7 @@ class CharVocab:
     def from_texts(cls, texts: Iterable[str], min_freq: int = 1) -> CharVocab:
         """Build a vocabulary from texts; characters seen fewer than ``min_freq``
         times are left out, so they encode to ``<unk>``."""
-        if min_freq < 1:
-            raise ConfigError(f"min_freq must be at least 1, got {min_freq}")
+        check_positive("min_freq", min_freq)
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update(text)

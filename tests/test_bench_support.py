@@ -101,3 +101,15 @@ def test_the_benchmarks_run_and_write_one_report(monkeypatch, capsys, tmp_path):
     # Targets at this length: the Trainer's and batched generation's (incremental's is at 500),
     # the evaluation's and int8 generation's.
     assert text.count("| >= ") == 4
+
+
+def test_prepare_speed_reports_prepare_against_the_parse_floors(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import prepare_speed
+
+    assert prepare_speed.main(["--mb", "0.2", "--skip-pandas", "--floors"]) == 0
+    text = capsys.readouterr().out
+    assert "| charrnn prepare_dataset |" in text
+    assert "| run | seconds | CPU seconds | MB/s | records | vs json.loads floor |" in text
+    for row in ("| bare json.loads loop |", "| prepare_dataset as shipped |", "| prepare_dataset, json.loads only |"):
+        assert row in text

@@ -209,3 +209,92 @@ def test_student_copies_carry_nothing_but_the_text():
         assert size < 1.15 * text + 3000, f"{path.name}: {size} bytes for {text} bytes of text"
         assert size < 30_000, f"{path.name}: a student copy of {size} bytes; keep each under 30 KB"
         json.loads(path.read_text(encoding="utf-8"))  # plain JSON a student's Jupyter opens
+
+
+# ------------------------------------------------------------ the hidden re-check
+NB02 = NOTEBOOKS / "02_rnn_cell_from_scratch.ipynb"
+
+# Two students who make a check pass from their own cell by changing a module
+# of the checks package, not the package itself: reloading the package alone
+# would import the changed module again as it is.
+_WRONG_STEP = "def rnn_step(x_t, h_prev, W_x, b_x, W_h, b_h):\n    return torch.tanh(x_t @ W_x + h_prev @ W_h)\n"
+_LIBRARY_STEP = ("def rnn_step(x_t, h_prev, W_x, b_x, W_h, b_h):\n"
+                 "    cell = torch.nn.RNNCell(W_x.shape[1], W_x.shape[0])\n"
+                 "    with torch.no_grad():\n"
+                 "        for p, value in zip(cell.parameters(), (W_x, W_h, b_x, b_h)):\n"
+                 "            p.copy_(value)\n"
+                 "    return cell(x_t, h_prev)\n")
+TAMPERINGS = {
+    "the check replaced in its notebook's module": (_WRONG_STEP + (
+        "import charrnn.course.checks.nb02_rnn_cell\n"
+        "charrnn.course.checks.nb02_rnn_cell.check_rnn_step = lambda f: print('✓ rnn_step is correct')\n"
+        "checks.check_rnn_step = charrnn.course.checks.nb02_rnn_cell.check_rnn_step\n"),
+        "shapes cannot be multiplied"),
+    "the shared _call replaced, so the library shortcut is no longer refused": (_LIBRARY_STEP + (
+        "import charrnn.course.checks.common\n"
+        "def _call(name, func, *args, **kwargs):\n"
+        "    return func(*args)\n"
+        "charrnn.course.checks.common._call = _call\n"
+        "charrnn.course.checks.nb02_rnn_cell._call = _call\n"),
+        "torch.nn.RNNCell, which would do this exercise"),
+}
+
+_GRADE_IN_A_FRESH_KERNEL = '''
+import json, sys
+import torch
+import charrnn
+from charrnn.course import checks
+
+namespace = {"charrnn": charrnn, "checks": checks, "torch": torch}
+exec(sys.argv[1], namespace)          # the student's cell, tampering included
+try:
+    exec(sys.argv[2], namespace)      # the check cell as nbgrader grades it, hidden re-check included
+    print(json.dumps({"failed": None}))
+except AssertionError as error:       # the reloaded ExerciseError is a new class: catch its base
+    print(json.dumps({"failed": f"{type(error).__name__}: {error}"}))
+'''
+
+
+def _graded_check_cell(notebook: Path, check: str) -> str:
+    from charrnn.course.nbgrader_course import prepare_source
+
+    nb = prepare_source(nbformat.read(notebook, as_version=4))
+    return next(c.source for c in nb.cells if c.cell_type == "code" and c.source.startswith(check))
+
+
+@pytest.mark.parametrize("tampering, reason", TAMPERINGS.values(), ids=TAMPERINGS.keys())
+def test_a_check_changed_inside_the_checks_package_still_fails_the_hidden_recheck(tampering, reason):
+    """The student's own cell makes the visible check pass; the hidden
+    re-check that grading runs reloads every module of the checks package,
+    the shared one first, and fails the wrong answer all the same. In a
+    fresh interpreter, as grading's fresh kernel: reloading here would give
+    the other tests a second ExerciseError class."""
+    import json
+    import subprocess
+    import sys
+
+    cell = _graded_check_cell(NB02, "checks.check_rnn_step(")
+    assert "### BEGIN HIDDEN TESTS" in cell
+    run = subprocess.run([sys.executable, "-c", _GRADE_IN_A_FRESH_KERNEL, tampering, cell],
+                         capture_output=True, text=True, check=True, timeout=300)
+    visible, *_, last = run.stdout.strip().splitlines()
+    assert visible.startswith("✓ rnn_step is correct")  # the tampering fooled the check the student sees
+    failed = json.loads(last)["failed"]
+    assert failed is not None and failed.startswith("ExerciseError: ")
+    assert reason in failed
+
+
+def test_the_hidden_recheck_reloads_every_module_of_the_checks_package_shared_one_first():
+    import pkgutil
+
+    import charrnn.course.checks
+    from charrnn.course.nbgrader_course import _check_modules
+
+    modules = _check_modules()
+    assert set(modules) == {m.name for m in pkgutil.iter_modules(charrnn.course.checks.__path__)}
+    assert modules[0] == "common" and len(modules) >= 7
+    cell = _graded_check_cell(NB02, "checks.check_rnn_step(")
+    hidden = cell[cell.index("### BEGIN HIDDEN TESTS"):]
+    assert all(f'"{name}"' in hidden for name in modules)
+    assert hidden.index("_importlib.reload(_importlib.import_module(") < hidden.index(
+        "checks = _importlib.reload(_graders_checks)")

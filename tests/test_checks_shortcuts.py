@@ -46,6 +46,20 @@ SHORTCUTS = [
     ("surprisal_bits", lambda: checks.check_surprisal_bits(
         lambda logits, t: F.cross_entropy(logits, t, reduction="none") / LN2), "cross_entropy"),
     ("train_step", lambda: checks.check_train_step(train_step_via_trainer), "Trainer.train_step"),
+    ("temperature_probs", lambda: checks.check_temperature_probs(
+        lambda logits, tau: charrnn.sample.temperature_probs(logits, tau)), "charrnn.sample.temperature_probs"),
+    ("temperature_probs", lambda: checks.check_temperature_probs(
+        lambda logits, tau: charrnn.sample.SamplingRule(temperature=tau).probs(logits)), "SamplingRule.probs"),
+    ("top_p_probs", lambda: checks.check_top_p_probs(
+        lambda probs, p: charrnn.sample.top_p_filter(probs, p)), "charrnn.sample.top_p_filter"),
+    ("top_p_probs", lambda: checks.check_top_p_probs(
+        lambda probs, p: charrnn.sample.SamplingRule(top_p=p).probs(probs.log())), "SamplingRule.probs"),
+    ("train_step", lambda: checks.check_train_step(
+        lambda *args: charrnn.training.train_step(*args)[0]), "charrnn.training.train_step"),
+    ("train_step", lambda: checks.check_train_step(lambda *args: charrnn.train_step(*args)[0]), "charrnn.train_step"),
+    ("tbptt_step", lambda: checks.check_tbptt_step(tbptt_step_via_library), "charrnn.training.train_step"),
+    ("surprisal_bits", lambda: checks.check_surprisal_bits(
+        lambda logits, t: charrnn.metrics.surprisal_bits(logits, t)), "charrnn.metrics.surprisal_bits"),
 ]
 
 
@@ -64,13 +78,19 @@ def train_step_via_trainer(model, optimizer, inputs, targets, clip):
     return trainer.train_step(inputs, targets)[0]
 
 
+def tbptt_step_via_library(model, optimizer, inputs, targets, state, clip):
+    loss, _, new_state = charrnn.training.train_step(model, optimizer, inputs, targets, clip, state)
+    return loss, new_state
+
+
 @pytest.mark.parametrize("exercise, run, name", SHORTCUTS, ids=[f"{e}-{n}" for e, n, _ in
                                                                    [(s[0], s[2], None) for s in SHORTCUTS]])
 def test_each_shortcut_is_refused_by_name(exercise, run, name):
-    assert any(path.endswith(name) or name in path for _, path in checks.SHORTCUTS[exercise])
+    assert any(name in f"{module}.{path}" for module, path in checks.SHORTCUTS[exercise])
     with pytest.raises(ExerciseError, match="would do this exercise for you") as info:
         run()
-    assert name in str(info.value) and "Traceback" not in str(info.value)
+    assert f"{name}, which would do this exercise for you" in str(info.value)
+    assert "Traceback" not in str(info.value)
 
 
 def test_the_hand_written_answer_passes_and_the_library_works_again_afterwards(capsys):
@@ -83,10 +103,32 @@ def test_the_hand_written_answer_passes_and_the_library_works_again_afterwards(c
 
 
 def test_every_exercise_has_shortcuts_listed():
-    exercises = {"encode", "pad_batch", "rnn_step", "masked_loss", "train_step", "temperature_probs",
-                 "surprisal_bits"}
-    assert exercises <= set(checks.SHORTCUTS)
+    exercises = {"encode", "pad_batch", "rnn_step", "masked_loss", "char_model", "lstm_step", "train_step",
+                 "tbptt_step", "temperature_probs", "top_p_probs", "surprisal_bits"}
+    assert exercises == set(checks.SHORTCUTS)
     assert all(checks.SHORTCUTS[e] for e in exercises)
+
+
+def test_the_references_are_the_library_functions_the_exercises_refuse():
+    """A check compares with the library itself (never a copy that could
+    drift), computed outside the window in which the student may not call it."""
+    from charrnn.course.checks import nb04_training, nb05_sampling, nb06_surprisal
+
+    assert nb05_sampling._library_temperature_probs is charrnn.sample.temperature_probs
+    assert nb05_sampling._library_top_p_filter is charrnn.sample.top_p_filter
+    assert nb04_training._library_train_step is charrnn.training.train_step
+    assert nb06_surprisal._library_surprisal_bits is charrnn.metrics.surprisal_bits
+
+
+def test_the_refused_library_functions_work_again_after_the_checks():
+    originals = (charrnn.sample.temperature_probs, charrnn.sample.top_p_filter, charrnn.sample.SamplingRule.probs,
+                 charrnn.training.train_step, charrnn.metrics.surprisal_bits)
+    with pytest.raises(ExerciseError):
+        checks.check_temperature_probs(lambda logits, tau: charrnn.sample.temperature_probs(logits, tau))
+    with pytest.raises(ExerciseError):
+        checks.check_surprisal_bits(lambda logits, t: charrnn.metrics.surprisal_bits(logits, t))
+    assert (charrnn.sample.temperature_probs, charrnn.sample.top_p_filter, charrnn.sample.SamplingRule.probs,
+            charrnn.training.train_step, charrnn.metrics.surprisal_bits) == originals
 
 
 def test_no_check_docstring_spells_out_a_solution():

@@ -143,7 +143,7 @@ def test_one_sample_on_the_cpu_is_written_on_one_thread(trained, monkeypatch, ca
     import charrnn.cli as cli
 
     seen = []
-    real = cli.stream_batch
+    real = cli.sample.stream_batch
 
     def watching(*args, **kwargs):
         for pieces in real(*args, **kwargs):
@@ -153,7 +153,7 @@ def test_one_sample_on_the_cpu_is_written_on_one_thread(trained, monkeypatch, ca
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        monkeypatch.setattr(cli, "stream_batch", watching)
+        monkeypatch.setattr(cli.sample, "stream_batch", watching)
         argv = ["sample", "--checkpoint", str(trained["path"]), "-n", str(n), "--length", "20", "--seed", "1"]
         assert main(argv) == 0
         assert seen and set(seen) == {threads_while_writing or 2}
@@ -167,8 +167,8 @@ def test_sample_int8_off_the_cpu_is_refused_before_loading(monkeypatch, capsys):
 
     import charrnn.cli as cli
 
-    monkeypatch.setattr(cli, "pick_device", lambda name: torch.device("cuda", 0))
-    monkeypatch.setattr(cli, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    monkeypatch.setattr(cli.sample, "pick_device", lambda name: torch.device("cuda", 0))
+    monkeypatch.setattr(cli.sample, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
     argv = ["sample", "--checkpoint", str(charrnn.pretrained_path()), "--int8", "--device", "cuda"]
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -99,7 +99,7 @@ def test_prepare_and_evaluate_reuse_the_data_fields():
     fields = {f.name: f for f in dataclasses.fields(DataConfig)}
     for name in ("categories", "limit", "sample", "seed", "min_freq"):
         assert fields[name].metadata["help"] in prepare["--" + name.replace("_", "-")].help
-    assert f"(default: {cli.PREPARED_VAL_FRACTION})" in prepare["--val-fraction"].help
+    assert f"(default: {cli.prepare.PREPARED_VAL_FRACTION})" in prepare["--val-fraction"].help
     assert "(default: 0.1)" in evaluate["--val-fraction"].help
     assert f"(default: {DataConfig().batch_size})" in evaluate["--batch-size"].help
 
@@ -156,7 +156,7 @@ def test_student_into_its_own_folder_is_a_one_line_error(tmp_path):
 def test_a_bug_keeps_its_traceback(monkeypatch, error):
     def broken(args):
         raise error
-    monkeypatch.setattr(cli, "cmd_sample", broken)
+    monkeypatch.setattr(cli.sample, "cmd_sample", broken)
     with pytest.raises(type(error)):
         main(["sample", "--checkpoint", "whatever.pt"])
 
@@ -164,7 +164,7 @@ def test_a_bug_keeps_its_traceback(monkeypatch, error):
 def test_file_errors_are_one_line(monkeypatch, capsys):
     def denied(args):
         raise PermissionError(13, "Permission denied", "runs/x.pt")
-    monkeypatch.setattr(cli, "cmd_sample", denied)
+    monkeypatch.setattr(cli.sample, "cmd_sample", denied)
     assert main(["sample", "--checkpoint", "whatever.pt"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("charrnn: error:") and "runs/x.pt" in err and err.count("\n") == 1

@@ -9,6 +9,7 @@ import pytest
 
 import charrnn
 from charrnn import ConfigError, DataConfig, ModelConfig, RecordBatches, TrainConfig, WindowBatches
+from charrnn.config import check_fraction, check_positive, check_seed
 from charrnn.errors import CharRNNError
 
 
@@ -54,3 +55,31 @@ def test_make_batches_follows_the_config(small_corpus):
 def test_category_list_splits_at_commas():
     assert DataConfig(categories=" cs.LG, hep ,").category_list == ["cs.LG", "hep"]
     assert DataConfig().category_list is None
+
+
+@pytest.mark.parametrize(("rule", "args", "message"), [
+    (check_seed, (-1,), "seed must be a whole number from 0 to"),
+    (check_seed, (2**63,), "seed must be a whole number from 0 to"),
+    (check_seed, (True,), "seed must be a whole number from 0 to"),
+    (check_positive, ("batch_size", 0), "batch_size must be positive, got 0"),
+    (check_fraction, ("val_fraction", 1.0), r"val_fraction must be in \[0, 1\), got 1.0"),
+])
+def test_each_rule_has_one_home_that_the_configs_share(rule, args, message):
+    with pytest.raises(ConfigError, match=message):
+        rule(*args)
+    field = args[0] if isinstance(args[0], str) else "seed"
+    with pytest.raises(ConfigError, match=message):  # the config says the same
+        DataConfig(**{field: args[-1]})
+
+
+def test_a_size_of_none_is_refused_where_none_means_nothing():
+    with pytest.raises(ConfigError, match="hidden_size must be positive, got None"):
+        ModelConfig(vocab_size=10, hidden_size=None)
+
+
+def test_the_rules_let_good_values_through():
+    for seed in (0, 2**63 - 1):
+        check_seed(seed)
+    check_positive("limit", None, none_allowed=True)  # None: no limit
+    check_positive("limit", 1)
+    check_fraction("val_fraction", 0.0)

@@ -56,6 +56,24 @@ def test_reads_the_json_member_of_a_zip(tmp_path, tiny_records):
     assert load_records(path) == tiny_records
 
 
+def test_the_largest_json_member_of_a_zip_is_the_data(tmp_path, tiny_records):
+    """One rule, for the reader and for prepare's progress bar alike."""
+    from charrnn.data import largest_json_member
+    from charrnn.scale.prepared.write import _stream_size
+
+    path = tmp_path / "arxiv.zip"
+    data = to_jsonl_bytes(tiny_records)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("index.json", "{}")
+        archive.writestr("folder.json/", "")
+        archive.writestr("big.txt", b"x" * (2 * len(data)))
+        archive.writestr("arxiv-metadata-oai-snapshot.JSON", data)
+    with zipfile.ZipFile(path) as archive:
+        assert largest_json_member(archive).filename == "arxiv-metadata-oai-snapshot.JSON"
+    assert load_records(path) == tiny_records
+    assert _stream_size(path) == len(data)
+
+
 def test_zip_without_json_member_raises(tmp_path):
     path = tmp_path / "empty.zip"
     with zipfile.ZipFile(path, "w") as archive:
@@ -376,3 +394,33 @@ def test_default_corpus_is_the_packaged_file():
     path = charrnn.default_corpus_path()
     assert path.is_file()
     assert len(load_records(path)) == 150
+
+
+# ------------------------------------------------------- the optional parser
+# Lines a JSON-lines reader meets, damaged ones included, and the ones where
+# orjson and json disagree (orjson refuses them; json's verdict must stand).
+PARSER_LINES = [
+    b'{"id": "1", "title": "T", "abstract": "A"}',
+    b'{"id": "1", "title": "T\\u00e9 \\ud83d\\ude00", "abstract": "A"}\r',
+    b'{"id": "1", "title": "T", "abstract": "A", "x": NaN}',
+    b'{"id": "1", "title": "T", "abstract": "A", "x": 1e400}',
+    b'{"id": "1", "title": "T", "abstract": "A", "x": "\\ud83d"}',
+    b'{"id": "1", "title": "\\ud83d", "abstract": "A"}',
+    b'\xef\xbb\xbf{"id": "1", "title": "T", "abstract": "A"}',
+    b'{"id": "1", "title": "T\xff", "abstract": "A"}',
+    b'{"id": "1", "title": "T", "abstract": "A"',
+    b'{"id": "1", "title": "T", "abstract": "A"} trailing',
+    b'{"id": "1", "title": 5, "abstract": "A"}',
+    b'["not", "a", "record"]',
+    b'{"x": ' + b"[" * 1100 + b"]" * 1100 + b"}",
+]
+
+
+@pytest.mark.parametrize("line", PARSER_LINES)
+def test_orjson_reads_every_line_as_json_does(line, monkeypatch):
+    pytest.importorskip("orjson")
+    from charrnn import data
+
+    fast = data.parse_record(line)
+    monkeypatch.setattr(data, "_fast_loads", None)
+    assert fast == data.parse_record(line)

@@ -21,7 +21,7 @@ import pytest
 import torch
 from helpers import TINY_RECORDS, to_jsonl_bytes
 
-from charrnn import batches, data
+from charrnn import batches, data, files
 from charrnn.batches import EncodedCorpus
 from charrnn.cli import main
 from charrnn.config import DataConfig
@@ -213,12 +213,12 @@ def test_unreadable_file_says_permission_denied(source, monkeypatch):
 
 
 def test_full_disk_while_preparing_names_the_file(source, tmp_path, monkeypatch, capsys):
-    real = prepared._create
+    real = prepared.write._create
 
     def full(path):
         return open("/dev/full", "wb") if path.name == "train.bin" else real(path)
 
-    monkeypatch.setattr(prepared, "_create", full)
+    monkeypatch.setattr(prepared.write, "_create", full)
     assert main(["prepare", str(source), "--out", str(tmp_path / "p"), "--no-progress"]) == 2
     line = one_error_line(capsys)
     assert "no space left on device while writing" in line and "train.bin" in line
@@ -233,7 +233,7 @@ def test_full_disk_while_writing_a_sample(source, tmp_path, monkeypatch):
             return real_open("/dev/full", mode.replace("x", "w"), *args, **kwargs)
         return real_open(path, mode, *args, **kwargs)
 
-    monkeypatch.setattr(data, "open", full, raising=False)
+    monkeypatch.setattr(files, "open", full, raising=False)  # atomic_write's open
     with pytest.raises(DataError, match="no space left on device while writing .*out.jsonl"):
         data.write_records(TINY_RECORDS, tmp_path / "out.jsonl")
     assert list(tmp_path.iterdir()) == [source]
@@ -280,7 +280,7 @@ def kill_at(monkeypatch, step: str, number: int):
     then die at that one: it and every later rename or removal (clean-up,
     roll-back) raise :class:`Killed`."""
     state = {"rename": 0, "remove": 0, "dead": False}
-    real = {"rename": prepared._rename, "remove": prepared._remove_tree}
+    real = {"rename": prepared.transaction._rename, "remove": prepared.transaction._remove_tree}
 
     def step_of(kind):
         def run(*args):
@@ -291,8 +291,8 @@ def kill_at(monkeypatch, step: str, number: int):
             real[kind](*args)
         return run
 
-    monkeypatch.setattr(prepared, "_rename", step_of("rename"))
-    monkeypatch.setattr(prepared, "_remove_tree", step_of("remove"))
+    monkeypatch.setattr(prepared.transaction, "_rename", step_of("rename"))
+    monkeypatch.setattr(prepared.transaction, "_remove_tree", step_of("remove"))
     return state
 
 
@@ -341,9 +341,10 @@ def test_a_dataset_left_aside_alone_is_restored(tmp_path):
     out.rename(tmp_path / ".p.partial-old-x1")
     with pytest.raises(DataError, match="interrupted prepare left a dataset beside it"):
         open_prepared(out)  # training says where it is
-    with pytest.warns(UserWarning, match="restored"), pytest.raises(DataError, match="already there"):
+    with pytest.warns(UserWarning, match="restored") as caught, pytest.raises(DataError, match="already there"):
         prepare_dataset(src, out, progress=False)
     assert records_at(out) == 5 and leftovers(tmp_path) == []
+    assert caught[0].filename == __file__  # the warning points at the caller, not inside charrnn
 
 
 def test_a_half_deleted_old_copy_is_removed(tmp_path):
@@ -522,7 +523,7 @@ def test_a_link_loop_is_not_a_traceback_when_paths_are_compared(tmp_path):
     3.13 (OSError after): the checks that compare an output with an input
     must answer "not the same" and leave the error to the open that follows."""
     from charrnn.data import same_file
-    from charrnn.scale.prepared import _holds
+    from charrnn.scale.prepared.transaction import _holds
 
     loop = tmp_path / "loop"
     loop.symlink_to(loop)

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from charrnn import LossReport, bits_per_char, evaluate, masked_cross_entropy, perplexity
+from charrnn.metrics import surprisal_bits
 from charrnn.vocab import PAD_ID
 
 VOCAB = 11
@@ -45,6 +46,22 @@ def test_masked_cross_entropy_ignores_pad_targets():
     assert torch.allclose(masked_cross_entropy(logits, targets), expected)
     total = masked_cross_entropy(logits, targets, reduction="sum")
     assert torch.allclose(total, expected * keep.sum())
+
+
+def test_surprisal_bits_is_minus_log2_of_each_targets_probability():
+    logits = torch.randn(5, VOCAB)
+    targets = torch.tensor([0, 3, 3, 10, 7])
+    probs = torch.softmax(logits, -1)[torch.arange(5), targets]
+    bits = surprisal_bits(logits, targets)
+    assert bits.shape == (5,) and bool((bits >= 0).all())
+    assert torch.allclose(bits, -torch.log2(probs), atol=1e-5)
+    # one value per position; their mean is the cross-entropy, in bits
+    assert bits.mean().item() == pytest.approx(bits_per_char(F.cross_entropy(logits, targets).item()), rel=1e-5)
+
+
+def test_surprisal_bits_of_a_sure_guess_and_of_a_coin_flip():
+    assert surprisal_bits(torch.tensor([[0.0, -1e4]]), torch.tensor([0])).item() == pytest.approx(0.0, abs=1e-6)
+    assert surprisal_bits(torch.tensor([[2.0, 2.0]]), torch.tensor([1])).item() == pytest.approx(1.0)
 
 
 def test_evaluate_ignores_pad_targets(make_model):

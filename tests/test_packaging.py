@@ -57,8 +57,10 @@ def test_environment_python_is_at_least_3_11():
 
 # What a student's environment needs to run every notebook; the rest of requirements.txt is for
 # testing, linting, grading and building the website.
-NOTEBOOK_PACKAGES = {"torch", "numpy", "pandas", "matplotlib", "tqdm", "ipywidgets", "ipykernel", "jupyterlab"}
-DEVELOPER_TOOLS = {"pytest", "nbval", "ruff", "import-linter", "playwright", "nbgrader", "mystmd"}
+NOTEBOOK_PACKAGES = {"torch", "numpy", "pandas", "matplotlib", "tqdm", "ipywidgets", "ipykernel", "jupyterlab",
+                     "filelock"}
+DEVELOPER_TOOLS = {"pytest", "nbval", "ruff", "import-linter", "playwright", "nbgrader", "mystmd",
+                   "orjson"}  # orjson: the "fast" extra, so the tests run prepare's fast path
 
 
 @pytest.mark.parametrize("python_version", PYTHONS)

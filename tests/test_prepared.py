@@ -261,7 +261,7 @@ def test_crash_while_writing_keeps_the_old_dataset(snapshot, tmp_path, monkeypat
     def fail(*args, **kwargs):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(prepared, "_write_json", fail)
+    monkeypatch.setattr(prepared.write, "_write_json", fail)
     with pytest.raises(OSError, match="No space"):
         prepare_dataset(path, tmp_path / "out", progress=False, overwrite=True)
     assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before

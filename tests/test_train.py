@@ -19,7 +19,9 @@ from charrnn import (
     evaluate,
     load_checkpoint,
     train,
+    train_step,
 )
+from charrnn.model import state_to
 from charrnn.vocab import PAD_ID
 
 
@@ -158,6 +160,49 @@ def test_clipping_leaves_small_gradients_alone(make_model, corpus_vocab, windows
     spy_on_update(trainer, lambda: used.append(grad_norm(trainer.model)))
     history = trainer.fit(progress=False)
     assert used == pytest.approx(history.grad_norm, rel=1e-5)
+
+
+# ------------------------------------------------ train_step, the reference step
+def test_train_step_is_the_step_the_trainer_takes(make_model, corpus_vocab, windows):
+    """The same losses, gradient norms and weights, bit for bit, as Trainer.train_step."""
+    model, twin = make_model(len(corpus_vocab), "gru"), make_model(len(corpus_vocab), "gru")
+    trainer = Trainer(twin, corpus_vocab, windows, config=config(clip_norm=0.5))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for step in range(3):
+        inputs, targets = windows.batch(step)
+        loss, norm, _ = train_step(model, optimizer, inputs, targets, 0.5)
+        assert (loss, norm) == trainer.train_step(inputs, targets)
+        assert isinstance(loss, float) and isinstance(norm, float)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_train_step_carries_a_detached_state(make_model, corpus_vocab, windows, cell):
+    """The state comes back cut off from the graph, and a state given to it
+    is used (not zeros) but no gradient flows back into it."""
+    model = make_model(len(corpus_vocab), cell)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # the weights stay, so the losses compare
+    inputs, targets = windows.batch(0)
+    from_zeros, _, state = train_step(model, optimizer, inputs, targets, 1.0)
+    tensors = state if isinstance(state, tuple) else (state,)
+    assert all(t.grad_fn is None and not t.requires_grad for t in tensors)
+    assert tensors[0].shape == (1, inputs.shape[0], 32)  # (layers, batch, hidden)
+    earlier = torch.zeros_like(tensors[0], requires_grad=True)
+    attached = state_to(state, lambda t: t + earlier)  # in a graph, as if nobody had detached it
+    from_state, _, _ = train_step(model, optimizer, inputs, targets, 1.0, attached)
+    assert earlier.grad is None
+    assert from_state != from_zeros
+
+
+def test_train_step_clips_and_reports_the_norm_before(make_model, corpus_vocab, windows):
+    model = make_model(len(corpus_vocab), "lstm")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: the gradients stay to be looked at
+    inputs, targets = windows.batch(0)
+    _, norm, _ = train_step(model, optimizer, inputs, targets, 0.01)
+    assert norm > 0.01
+    assert grad_norm(model) == pytest.approx(0.01, rel=1e-3)
+    _, unclipped, _ = train_step(model, optimizer, inputs, targets, None)
+    assert grad_norm(model) == pytest.approx(unclipped, rel=1e-5) and unclipped == pytest.approx(norm, rel=1e-5)
 
 
 # ------------------------------------------------------------------ schedule

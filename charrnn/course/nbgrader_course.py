@@ -13,8 +13,9 @@ check cell scores its points when it runs without an error, zero otherwise.
 A check cell is locked, but a student could still replace the check itself
 from their own cell (``checks.check_rnn_step = lambda f: None``). So the
 source that nbgrader keeps for grading runs every check a second time from a
-freshly reloaded copy of :mod:`charrnn.course.checks`, inside nbgrader's hidden
-tests: students never see those lines, nbgrader restores them before grading.
+freshly reloaded copy of :mod:`charrnn.course.checks` and each of its modules,
+inside nbgrader's hidden tests: students never see those lines, nbgrader
+restores them before grading.
 
 nbgrader's course folder, under ``root``::
 
@@ -46,12 +47,28 @@ __all__ = ["ASSIGNMENT", "STUB", "exercises", "generate_assignment", "nbgrader_a
            "read_source"]
 
 
+def _check_modules() -> list[str]:
+    """The modules of the checks package, ``common`` first: the notebook
+    modules import from it, so a reload must renew it before them."""
+    names = sorted(path.stem for path in (Path(__file__).parent / "checks").glob("*.py") if path.stem != "__init__")
+    return sorted(names, key=lambda name: name != "common")
+
+
 def _hidden_recheck(check_source: str) -> str:
-    """The check cell again, run from a fresh copy of the checks module."""
+    """The check cell again, run from a fresh copy of every checks module.
+
+    Reloading the package alone would re-import the notebook modules as they
+    are, a student's replacement of ``nb02_rnn_cell.check_rnn_step`` or of a
+    shared helper included; so each module is reloaded, by a loop written
+    out here in the cell rather than a function a student could replace."""
+    modules = ", ".join(f'"{name}"' for name in _check_modules())
     return (check_source.rstrip("\n") + "\n### BEGIN HIDDEN TESTS\n"
             "import importlib as _importlib\n\n"
             "import charrnn.course.checks as _graders_checks\n\n"
-            "checks = _importlib.reload(_graders_checks)  # undoes any change a student made to the checks\n"
+            "# undo a student's changes to the checks: shared helpers first, each notebook's next, the package last\n"
+            f"for _graders_module in ({modules}):\n"
+            '    _importlib.reload(_importlib.import_module("charrnn.course.checks." + _graders_module))\n'
+            "checks = _importlib.reload(_graders_checks)\n"
             + check_source.rstrip("\n") + "\n### END HIDDEN TESTS")
 
 

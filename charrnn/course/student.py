@@ -21,18 +21,21 @@ its text.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TextIO
 
 from ..errors import ConfigError, DataError
+from ..files import atomic_write
 from .nbgrader_course import STUB, generate_assignment
 
 __all__ = ["STUB", "make_student_version", "make_student_versions"]
 
 
-def _write_compact(nb, dst: Path) -> None:
+def _write_compact(nb, f: TextIO) -> None:
     """One string per cell source, no indentation: about the size of the text."""
     import nbformat
 
@@ -40,30 +43,26 @@ def _write_compact(nb, dst: Path) -> None:
         if isinstance(cell.source, list):
             cell.source = "".join(cell.source)
     nbformat.validate(nb)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with open(dst, "w", encoding="utf-8") as f:
-        json.dump(nb, f, ensure_ascii=False, separators=(",", ":"))
-        f.write("\n")
+    json.dump(nb, f, ensure_ascii=False, separators=(",", ":"))
+    f.write("\n")
 
 
 def _student_versions(sources: list[Path], targets: list[Path]) -> list[Path]:
     """Write the student version of each of ``sources`` to its ``targets``
     (all in one folder): every source is checked and converted first, then
-    all are written into a hidden folder beside the targets and moved into
-    place only when every one has been written, so a failure anywhere
-    leaves the folder as it was."""
+    each is written to a temporary file beside its target
+    (:func:`~charrnn.files.atomic_write`), and the temporary files are
+    renamed into place only once every one has been written, so a failure
+    anywhere leaves the folder as it was."""
     import nbformat
 
     with tempfile.TemporaryDirectory(prefix="charrnn-course-") as course:
         released = generate_assignment(sources, course)
-        folder = targets[0].parent
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".charrnn-student-", dir=folder) as staging:
-            staged = [Path(staging) / f"{i}.ipynb" for i in range(len(targets))]
-            for path, dst in zip(released, staged, strict=True):
-                _write_compact(nbformat.read(path, as_version=4), dst)
-            for dst, target in zip(staged, targets, strict=True):
-                os.replace(dst, target)  # same folder, same file system: one step each
+        targets[0].parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as all_or_none:  # an error unwinds every write; none is renamed
+            for path, target in zip(released, targets, strict=True):
+                f = all_or_none.enter_context(atomic_write(target, "w", encoding="utf-8"))
+                _write_compact(nbformat.read(path, as_version=4), f)
     return targets
 
 

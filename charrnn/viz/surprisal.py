@@ -9,13 +9,13 @@ ln 2. Colouring a text by it shows *where* the model's loss comes from.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from ..metrics import surprisal_bits
 from ..model import evaluating
 from ..vocab import CharVocab
 from .colortext import coloured_text_html, save_coloured_text_png
@@ -32,10 +32,9 @@ def char_surprisal(model: torch.nn.Module, vocab: CharVocab, text: str) -> np.nd
         raise ValueError("the text is empty: there is no character to score")
     with evaluating(model) as device:
         ids = torch.tensor([vocab.encode(text, add_bos=True)], device=device)  # (1, 1 + len(text))
-        logits, _ = model(ids[:, :-1])                             # (1, len(text), vocab)
-        log_probs = torch.log_softmax(logits[0].float(), dim=-1)  # (len(text), vocab)
-        nats = -log_probs.gather(1, ids[0, 1:, None])[:, 0]        # the real next character's: (len(text),)
-    return (nats / math.log(2)).cpu().numpy()
+        logits, _ = model(ids[:, :-1])                  # (1, len(text), vocab)
+        bits = surprisal_bits(logits[0], ids[0, 1:])    # the real next character's: (len(text),)
+    return bits.cpu().numpy()
 
 
 def surprisal_html(text: str, bits: Sequence[float], max_bits: float = MAX_BITS) -> str:

@@ -38,6 +38,11 @@ import sys
 import time
 from pathlib import Path
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI (requirements.txt)
+    import tomli as tomllib
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 THEME = HERE / "theme"
@@ -48,9 +53,12 @@ BRANCH = "main"
 
 def repository_slug() -> str:
     """OWNER/NAME on GitHub, from pyproject's [project.urls] Repository (as
-    tests/test_links.py reads it), so the launch links follow a fork."""
-    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    match = re.search(r'^Repository = "https://github\.com/([\w.-]+/[\w.-]+?)/?"$', pyproject, re.M)
+    tests/test_links.py reads it), so the launch links follow a fork. Read
+    with a TOML parser, so quoting, spacing or a comment on the line cannot
+    hide it."""
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        url = tomllib.load(f).get("project", {}).get("urls", {}).get("Repository")
+    match = re.fullmatch(r"https://github\.com/([\w.-]+/[\w.-]+?)/?", url) if isinstance(url, str) else None
     if match is None:  # launch links to another repository would be wrong without a word
         raise SystemExit("build_site: pyproject.toml has no line Repository = \"https://github.com/OWNER/NAME\" "
                          "under [project.urls]; the Colab, Binder and GitHub links are built from it")
