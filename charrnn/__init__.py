@@ -18,55 +18,42 @@ when first used: ``charrnn.viz`` (plots, the live loss plot, widgets),
 ``charrnn.course`` (exercise checks, student versions).
 """
 
+# ruff: noqa: E402, I001
+# The imports follow the stages of the course, not the alphabet, after the
+# version and the distribution name (errors.require reads the latter back).
 from importlib import import_module
 
-from .baselines import compressor_bits_per_char, ngram_bits_per_char
-from .batches import (
-    EncodedCorpus,
-    LengthBatches,
-    RecordBatches,
-    WindowBatches,
-    make_batches,
-    pad_sequences,
-    shift_targets,
-)
-from .callbacks import Callback, Checkpoints, ProgressBar, SampleEvery
-from .checkpoint import load_checkpoint, load_model, save_checkpoint
+__version__ = "0.1.0"
+DISTRIBUTION = "charrnn-course"  # the name on the package index; the import name is ``charrnn``
 
 # settings and errors
 from .config import CELLS, DataConfig, ModelConfig, TrainConfig
-from .data import (
-    HashSplit,
-    ReadStats,
-    default_corpus_path,
-    format_record,
-    iter_records,
-    load_records,
-    load_texts,
-    normalize_whitespace,
-    split_records,
-    write_records,
-)
-from .devices import pick_device
 from .errors import CharRNNError, CheckpointError, ConfigError, DataError, MissingDependencyError, ModelError
-
-# 2. the network
-from .layers import RNNCell, ScratchRNN
-
-# 3. training and measuring
-from .metrics import LossReport, bits_per_char, evaluate, masked_cross_entropy, perplexity
-from .model import CharRNN, evaluating
-from .pretrained import load_pretrained, pretrained_path
-
-# 4. generating
-from .sample import generate, generate_batch, next_char_probs
-from .training import History, Trainer, train, train_step
 
 # 1. text -> characters -> ids
 from .vocab import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, CharVocab
-from .wordcheck import known_word_share, word_list, words
+from .data import (HashSplit, ReadStats, default_corpus_path, format_record, iter_records, load_records,
+                   load_texts, normalize_whitespace, split_records, write_records)
+from .batches import (EncodedCorpus, LengthBatches, RecordBatches, WindowBatches, make_batches, pad_sequences,
+                      shift_targets)
+from .corpus import load_corpora
 
-__version__ = "0.1.0"
+# 2. the network
+from .layers import RNNCell, ScratchRNN
+from .model import CharRNN, evaluating
+
+# 3. training and measuring
+from .metrics import LossReport, bits_per_char, evaluate, masked_cross_entropy, perplexity, surprisal_bits
+from .baselines import compressor_bits_per_char, ngram_bits_per_char
+from .callbacks import Callback, Checkpoints, ProgressBar, SampleEvery
+from .devices import pick_device
+from .training import History, Trainer, train, train_step
+from .checkpoint import load_checkpoint, load_model, save_checkpoint
+
+# 4. generating
+from .sample import SamplingRule, generate, generate_batch, next_char_probs, stream_batch
+from .pretrained import load_pretrained, pretrained_path
+from .wordcheck import known_word_share, word_list, words
 
 __all__ = [
     # settings and errors
@@ -77,17 +64,18 @@ __all__ = [
     "HashSplit", "ReadStats", "default_corpus_path", "format_record", "iter_records",
     "load_records", "load_texts", "normalize_whitespace", "split_records", "write_records",
     "EncodedCorpus", "LengthBatches", "RecordBatches", "WindowBatches", "make_batches", "pad_sequences",
-    "shift_targets",
+    "shift_targets", "load_corpora",
     # 2. the network
     "RNNCell", "ScratchRNN", "CharRNN", "CELLS", "evaluating",
     # 3. training and measuring
-    "LossReport", "bits_per_char", "evaluate", "masked_cross_entropy", "perplexity",
+    "LossReport", "bits_per_char", "evaluate", "masked_cross_entropy", "perplexity", "surprisal_bits",
     "compressor_bits_per_char", "ngram_bits_per_char",
     "Callback", "Checkpoints", "ProgressBar", "SampleEvery",
     "pick_device", "History", "Trainer", "train", "train_step",
     "load_checkpoint", "load_model", "save_checkpoint",
     # 4. generating
-    "generate", "generate_batch", "next_char_probs", "load_pretrained", "pretrained_path",
+    "SamplingRule", "generate", "generate_batch", "next_char_probs", "stream_batch", "load_pretrained",
+    "pretrained_path",
     "known_word_share", "word_list", "words",
     # built on the core, imported on first use
     "open_prepared", "prepare_dataset",

@@ -44,12 +44,12 @@ class Callback:
         """When ``fit`` returns, finished or interrupted."""
 
 
-def due(trainer, every: int) -> bool:
+def due_at_this_step(trainer, every: int) -> bool:
     """True every ``every`` steps and at the last step of the ``fit`` call."""
     return trainer.step % every == 0 or trainer.step == trainer.target_step
 
 
-def fire(callbacks, event: str, trainer) -> None:
+def call_event(callbacks, event: str, trainer) -> None:
     """Call ``event`` on every callback that has it, in order."""
     for callback in callbacks:
         method = getattr(callback, event, None)
@@ -109,7 +109,7 @@ class Checkpoints(Callback):
 
     def on_step_end(self, trainer) -> None:
         """Save every ``every`` steps and at the last one."""
-        if due(trainer, self.every):
+        if due_at_this_step(trainer, self.every):
             trainer.save()
 
     def on_fit_end(self, trainer) -> None:
@@ -134,7 +134,7 @@ class SampleEvery(Callback):
         self.temperature, self.seed, self.show = temperature, seed, show
         self.samples: dict[int, str] = {}
 
-    def _sample(self, trainer) -> None:
+    def _write_sample(self, trainer) -> None:
         text = generate(trainer.model, trainer.vocab, self.prefix, self.length,
                         temperature=self.temperature, seed=self.seed)
         self.samples[trainer.step] = text
@@ -144,9 +144,9 @@ class SampleEvery(Callback):
     def on_fit_start(self, trainer) -> None:
         """A sample before training: what the untrained model writes."""
         if trainer.step not in self.samples:
-            self._sample(trainer)
+            self._write_sample(trainer)
 
     def on_step_end(self, trainer) -> None:
         """A sample every ``every`` steps and at the last one."""
-        if due(trainer, self.every):
-            self._sample(trainer)
+        if due_at_this_step(trainer, self.every):
+            self._write_sample(trainer)

@@ -216,7 +216,7 @@ def _read(path: Path, map_location) -> object:
                               f"({_first_sentence(e)})") from None
 
 
-def _shown(value: object) -> str:
+def _short_repr(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -247,7 +247,7 @@ def _check_fields(cls, data: object, name: str, caps: dict | None = None):
         value, kinds = data[field.name], typing.get_args(hints[field.name]) or (hints[field.name],)
         if not (value is None and type(None) in kinds) and not any(_fits(value, k) for k in kinds):
             raise CheckpointError(f"'{name}.{field.name}' must be {' or '.join(k.__name__ for k in kinds)}, "
-                                  f"got {_shown(value)}")
+                                  f"got {_short_repr(value)}")
         high = (caps or {}).get(field.name)
         if high is not None and not 1 <= value <= high:
             raise CheckpointError(f"'{name}.{field.name}' must be from 1 to {high:,}, got {value:,}")
@@ -282,7 +282,7 @@ def _check_weights(state: object, meta: CharRNN) -> None:
     expected, config = meta.state_dict(), meta.config
     for key, value in state.items():
         if key not in expected:
-            raise CheckpointError(f"'model_state' holds {_shown(key)}, which its model_config's "
+            raise CheckpointError(f"'model_state' holds {_short_repr(key)}, which its model_config's "
                                   f"{config.cell} model does not have")
         if not isinstance(value, torch.Tensor):
             raise CheckpointError(f"'model_state' entry {key!r} is a {type(value).__name__}, not a tensor")
@@ -319,10 +319,11 @@ def _check_optimizer(state: object, meta: CharRNN) -> None:
     for group in groups:
         for key in ("lr", "eps", "weight_decay"):
             if key in group and not _fits(group[key], float):
-                raise CheckpointError(f"'optimizer_state' {key} must be a number, got {_shown(group[key])}")
+                raise CheckpointError(f"'optimizer_state' {key} must be a number, got {_short_repr(group[key])}")
     for i, moments in state["state"].items():
         if i not in ids or not isinstance(moments, dict):
-            raise CheckpointError(f"'optimizer_state' has a state for parameter {_shown(i)}, which the model lacks")
+            raise CheckpointError(f"'optimizer_state' has a state for parameter {_short_repr(i)}, "
+                                  "which the model lacks")
         for key, value in moments.items():
             if key != "step" and (not isinstance(value, torch.Tensor) or tuple(value.shape) != shapes[i]):
                 raise CheckpointError(f"'optimizer_state' {key} of parameter {i} has shape "
@@ -342,7 +343,7 @@ def _check_history(history: object) -> None:
         else:
             ok, kind = isinstance(value, list) and all(_fits(x, float) for x in value), "a list of numbers"
         if not ok:
-            raise CheckpointError(f"'history.{key}' must be {kind}, got {_shown(value)}")
+            raise CheckpointError(f"'history.{key}' must be {kind}, got {_short_repr(value)}")
 
 
 def _check_rng(rng: object) -> None:
@@ -370,7 +371,7 @@ def _check_contents(ckpt: object) -> None:
                               "(no 'format': 'charrnn-checkpoint' entry)")
     version = ckpt.get("version", VERSION)
     if not _is_int(version) or version < 1:
-        raise CheckpointError(f"'version' must be a positive integer, got {_shown(version)}")
+        raise CheckpointError(f"'version' must be a positive integer, got {_short_repr(version)}")
     if version > VERSION:
         raise CheckpointError(f"checkpoint format version {version} is newer than this charrnn "
                               f"understands ({VERSION}); upgrade charrnn")
@@ -381,7 +382,7 @@ def _check_contents(ckpt: object) -> None:
     _check_optimizer(ckpt.get("optimizer_state"), meta)
     step = ckpt.get("step", 0)
     if not _is_int(step) or step < 0:
-        raise CheckpointError(f"'step' must be an integer >= 0, got {_shown(step)}")
+        raise CheckpointError(f"'step' must be an integer >= 0, got {_short_repr(step)}")
     _check_history(ckpt.get("history", {}))
     _check_fields(TrainConfig, ckpt.get("train_config", {}), "train_config")
     _check_fields(DataConfig, ckpt.get("data_config", {}), "data_config")
@@ -431,24 +432,3 @@ def load_weights(model: CharRNN, state_dict: dict) -> None:
         first = str(e).strip().splitlines()
         raise CheckpointError("the weights do not fit this model: "
                               + " ".join(line.strip() for line in first[1:3] or first)) from None
-
-
-def capture_rng_state() -> dict:
-    """Every random-number state training draws from (torch, Python, CUDA),
-    saved in checkpoints so a resumed run draws the same numbers."""
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state: dict) -> None:
-    """Put back what :func:`capture_rng_state` saved (CUDA only when the same
-    number of GPUs is there)."""
-    if "torch" in state:
-        torch.set_rng_state(state["torch"])
-    if "python" in state:
-        version, internal, gauss = state["python"]
-        random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])

@@ -64,7 +64,7 @@ def check_fraction(name: str, value: float) -> None:
     _check(0.0 <= value < 1.0, f"{name} must be in [0, 1), got {value}")
 
 
-class Saved:
+class SavedAsDict:
     """What the three configs (and the training history) share: a dict
     round trip that ignores keys from other versions, so old checkpoints
     still load."""
@@ -86,7 +86,7 @@ class Saved:
 
 
 @dataclass
-class ModelConfig(Saved):
+class ModelConfig(SavedAsDict):
     """Everything needed to rebuild the network (saved in checkpoints)."""
 
     vocab_size: int = setting(MISSING, "number of tokens, from the vocabulary")
@@ -104,8 +104,8 @@ class ModelConfig(Saved):
 
 
 @dataclass
-class DataConfig(Saved):
-    """Which records, how they are split, and how they become batches. Saved
+class DataConfig(SavedAsDict):
+    """Which records, how they are split, and how they become batches. SavedAsDict
     in checkpoints, so a resumed run rebuilds exactly the same batches."""
 
     data: str | None = setting(None, "arXiv JSON lines (.json/.jsonl/.gz/.zip) or a directory "
@@ -140,7 +140,7 @@ class DataConfig(Saved):
 
 
 @dataclass
-class TrainConfig(Saved):
+class TrainConfig(SavedAsDict):
     """Optimisation settings: how long, how fast, how often to check."""
 
     steps: int = setting(1000, "total optimisation steps")

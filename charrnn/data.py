@@ -27,7 +27,8 @@ from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import ConfigError, DataError
+from .config import check_fraction, check_positive
+from .errors import DataError
 from .files import atomic_write, writing
 
 try:  # optional: pip install "charrnn-course[fast]"; see _loads
@@ -391,9 +392,8 @@ def load_records(path: str | os.PathLike | None = None, *,
     with one warning that names the first; a file with no usable record
     raises :class:`DataError`.
     """
-    for name, value in (("limit", limit), ("sample", sample)):
-        if value is not None and value < 1:
-            raise ConfigError(f"{name} must be a positive number of records, got {value}")
+    check_positive("limit", limit, none_allowed=True)
+    check_positive("sample", sample, none_allowed=True)
     stats = stats if stats is not None else ReadStats()
     stream = iter_records(path, categories, stats)
     if limit is not None:
@@ -478,8 +478,7 @@ class HashSplit:
     """
 
     def __init__(self, val_fraction: float):
-        if not 0.0 <= val_fraction < 1.0:
-            raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        check_fraction("val_fraction", val_fraction)
         self.val_fraction = val_fraction
         self.train_count = self.val_count = 0
         self._smallest: tuple[bytes, int] | None = None  # (digest, training position)

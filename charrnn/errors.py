@@ -29,9 +29,6 @@ class ModelError(CharRNNError, ValueError):
     """The model cannot do what was asked of it: its weights are not finite."""
 
 
-DISTRIBUTION = "charrnn-course"  # the name on the package index; the import name is ``charrnn``
-
-
 class MissingDependencyError(CharRNNError, ImportError):
     """An optional package a feature needs is not installed."""
 
@@ -42,6 +39,8 @@ def require(module: str, extra: str, purpose: str):
     installs it (``pip install 'charrnn-course[extra]'``). A module that is
     installed but fails to import names what it is missing instead."""
     import importlib
+
+    from . import DISTRIBUTION  # at call time: the package has finished importing
 
     try:
         return importlib.import_module(module)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import DataError
-from .model import CharRNN, evaluating, state_to
+from .model import CharRNN, evaluating, map_state
 from .vocab import PAD_ID
 
 
@@ -145,7 +145,7 @@ def score_batch(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Ten
             rows = rows[alive]
             if len(rows) == 0:
                 break
-            state = state_to(state, lambda s, keep=alive: s[:, keep])  # (layers, B, H) -> (layers, B', H)
+            state = map_state(state, lambda s, keep=alive: s[:, keep])  # (layers, B, H) -> (layers, B', H)
         stop = start + chunk_len
         logits, state = model(inputs[rows, start:stop], state)
         total += masked_cross_entropy(logits, targets[rows, start:stop], reduction="sum")

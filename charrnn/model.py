@@ -88,7 +88,7 @@ def _packed_numbers(module: nn.Module) -> int:
     return sum(t.numel() for t in tensors if t is not None)
 
 
-def state_to(state: State | None, fn) -> State | None:
+def map_state(state: State | None, fn) -> State | None:
     """Apply ``fn`` to every tensor of a recurrent state (LSTM states are pairs)."""
     if state is None:
         return None

@@ -37,9 +37,9 @@ from functools import lru_cache
 
 import torch
 
-from .config import Saved, check_seed
+from .config import SavedAsDict, check_seed
 from .errors import ConfigError, ModelError
-from .model import in_eval_mode, state_to
+from .model import in_eval_mode, map_state
 from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK, UNK_ID, CharVocab
 
 # Tokens the model may never produce: they are not text.
@@ -61,7 +61,7 @@ MAX_GENERATED_CHARS = 1_000_000
 
 
 @dataclass(frozen=True)
-class SamplingRule(Saved):
+class SamplingRule(SavedAsDict):
     """How the next character is chosen from the model's scores (logits).
 
     The rules apply in this order: the temperature reshapes the scores, top-k
@@ -279,7 +279,7 @@ def _generation_loop(model: torch.nn.Module, vocab: CharVocab, prefix: str, n: i
         finished = torch.zeros((n, 1), dtype=torch.bool, device=device)
         with _generating(device):
             logits, state = model(torch.tensor([vocab.encode(prefix, add_bos=True)], device=device))
-            state = state_to(state, lambda s: s.repeat(1, n, 1))  # (layers, 1, H) -> (layers, n, H)
+            state = map_state(state, lambda s: s.repeat(1, n, 1))  # (layers, 1, H) -> (layers, n, H)
             last = logits[:, -1].expand(n, -1)                    # (1, vocab) -> (n, vocab)
         head, steps_left, done = prefix, max_new_chars, False
         while steps_left > 0 and not done:
@@ -287,7 +287,10 @@ def _generation_loop(model: torch.nn.Module, vocab: CharVocab, prefix: str, n: i
             with _generating(device):  # never across a yield: see _generating
                 for _ in range(min(_BLOCK, steps_left)):
                     probs = rule.probs(last)                                               # (n, vocab)
-                    nxt = probs.argmax(-1, keepdim=True) if rule.greedy else _sample(probs, next(uniforms))
+                    if rule.greedy:
+                        nxt = probs.argmax(-1, keepdim=True)                               # (n, 1)
+                    else:
+                        nxt = _inverse_cdf_sample(probs, next(uniforms))                   # (n, 1)
                     if stop_at_eos:
                         nxt = nxt.masked_fill(finished, PAD_ID)  # finished rows produce padding
                         finished |= nxt == EOS_ID
@@ -316,7 +319,7 @@ def _uniforms(n: int, steps: int, generator: torch.Generator, device: torch.devi
         yield from (1.0 - torch.rand(shape, generator=generator, device=device)).unbind(0)
 
 
-def _sample(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+def _inverse_cdf_sample(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """One token per row of ``probs`` ``(n, vocab)``, as ``(n, 1)`` ids, from
     the uniform numbers ``u`` ``(n, 1)`` in (0, 1].
 

@@ -39,20 +39,20 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .callbacks import Checkpoints, ProgressBar, due, fire
+from .callbacks import Checkpoints, ProgressBar, call_event, due_at_this_step
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from .config import Saved, TrainConfig
+from .config import SavedAsDict, TrainConfig
 from .devices import SingleProcess, device_to_resume_on
 from .errors import ConfigError, ModelError
 from .metrics import masked_cross_entropy
-from .model import CharRNN, State, state_to
+from .model import CharRNN, State, map_state
 from .rng import capture_rng_state, restore_rng_state
 from .signals import StopSignals
 from .vocab import PAD_ID, CharVocab
 
 
 @dataclass
-class History(Saved):
+class History(SavedAsDict):
     """Per-step training loss and gradient norm (before clipping), and the
     validation loss at each check, all in nats. ``seconds`` counts the time
     spent in training steps only (not validation, checkpoints or callbacks),
@@ -139,7 +139,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, inputs:
     """
     optimizer.zero_grad(set_to_none=True)
     with precision.autocast():
-        logits, state = model(inputs, state_to(state, torch.Tensor.detach))  # logits: (batch, time, vocab)
+        logits, state = model(inputs, map_state(state, torch.Tensor.detach))  # logits: (batch, time, vocab)
         loss = masked_cross_entropy(logits, targets)
     precision.scaler.scale(loss).backward()  # DDP averages the gradients over ranks here
     precision.scaler.unscale_(optimizer)  # the true gradients, before they are measured
@@ -147,7 +147,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, inputs:
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
     precision.scaler.step(optimizer)
     precision.scaler.update()
-    return loss.item(), float(grad_norm), state_to(state, torch.Tensor.detach)
+    return loss.item(), float(grad_norm), map_state(state, torch.Tensor.detach)
 
 
 class Trainer:
@@ -299,7 +299,7 @@ class Trainer:
         callbacks = self._callbacks(progress, callbacks)  # the progress bar, checkpoints, yours
         stop = StopSignals(hold_always=self.context.is_distributed)
         self.module.train()
-        fire(callbacks, "on_fit_start", self)
+        call_event(callbacks, "on_fit_start", self)
         try:
             with stop:
                 if self._validation_cut_short():
@@ -317,16 +317,16 @@ class Trainer:
                         self.history.record_step(self.step, loss, grad_norm, chars, time.perf_counter() - started)
                     if stop_asked:
                         raise KeyboardInterrupt
-                    if due(self, self.config.eval_every):
+                    if due_at_this_step(self, self.config.eval_every):
                         self._validate(callbacks, stop)
-                    fire(callbacks, "on_step_end", self)  # checkpoints are written here, when due
+                    call_event(callbacks, "on_step_end", self)  # checkpoints are written here, when due
                     stop.stop_if_noted()  # a signal that came during validation
             self.completed = True
         except KeyboardInterrupt:
             self.interrupted, self.stop_signal = True, stop.signum
             self._say_interrupted()
         finally:
-            fire(callbacks, "on_fit_end", self)  # an interrupted run's checkpoint is written here
+            call_event(callbacks, "on_fit_end", self)  # an interrupted run's checkpoint is written here
         return self.history
 
     def _validate(self, callbacks: list, stop: StopSignals) -> None:
@@ -334,14 +334,14 @@ class Trainer:
         with stop.holding("validation"):
             report = self.validate()
         if report is not None:
-            fire(callbacks, "on_validation_end", self)
+            call_event(callbacks, "on_validation_end", self)
 
     def _validation_cut_short(self) -> bool:
         """True when a stop cut short the validation of the step the run is
         at (a second Ctrl-C during the pass, an exception in it): the
         checkpoint lacks it, so ``fit`` does it first, and the history reads
         as an uninterrupted run's. Nothing needs saving for this in the file."""
-        return (self.val_data is not None and self.step > 0 and due(self, self.config.eval_every)
+        return (self.val_data is not None and self.step > 0 and due_at_this_step(self, self.config.eval_every)
                 and self.history.val_steps[-1:] != [self.step])
 
     def _say_interrupted(self) -> None:

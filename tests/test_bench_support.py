@@ -16,7 +16,7 @@ import torch
 from helpers import FixedLogits
 
 import charrnn
-from charrnn.sample import _sample, _uniforms, next_char_probs
+from charrnn.sample import _inverse_cdf_sample, _uniforms, next_char_probs
 from charrnn.vocab import BOS_ID, PAD_ID, UNK_ID
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -34,7 +34,7 @@ def test_inverse_cdf_samples_follow_the_probabilities():
     probs = torch.tensor([0.0, 0.1, 0.0, 0.2, 0.3, 0.4, 0.0])
     n = 40_000
     u = next(_uniforms(n, 1, torch.Generator().manual_seed(0), CPU))
-    ids = _sample(probs.expand(n, -1), u)
+    ids = _inverse_cdf_sample(probs.expand(n, -1), u)
     assert ids.shape == (n, 1) and ids.dtype == torch.long
     assert_counts_follow(torch.bincount(ids.flatten(), minlength=len(probs)).float(), probs, n)
 
@@ -42,9 +42,9 @@ def test_inverse_cdf_samples_follow_the_probabilities():
 def test_zero_probability_tokens_are_never_chosen_even_at_the_extremes():
     probs = torch.tensor([[0.0, 0.5, 0.0, 0.5, 0.0]])
     smallest, largest = torch.tensor([[2.0 ** -24]]), torch.ones(1, 1)  # u is in (0, 1]
-    assert _sample(probs, smallest).item() == 1
-    assert _sample(probs, largest).item() == 3
-    assert _sample(probs * 3, largest).item() == 3  # rows need not sum to exactly 1
+    assert _inverse_cdf_sample(probs, smallest).item() == 1
+    assert _inverse_cdf_sample(probs, largest).item() == 3
+    assert _inverse_cdf_sample(probs * 3, largest).item() == 3  # rows need not sum to exactly 1
 
 
 def test_uniforms_are_in_zero_one_and_repeat_with_the_seed():

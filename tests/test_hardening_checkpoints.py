@@ -22,7 +22,7 @@ from helpers import run_cli as run
 import charrnn
 from charrnn import CharVocab, CheckpointError, load_checkpoint, load_model, save_checkpoint
 from charrnn import checkpoint as ckpt_module
-from charrnn.checkpoint import capture_rng_state
+from charrnn.rng import capture_rng_state
 from charrnn.training import History
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*not in the vocabulary:UserWarning")

@@ -161,4 +161,4 @@ def test_every_install_hint_uses_the_distribution_name():
     assert any(file.startswith("notebooks/") for file, _ in hints)
     wrong = [(file, hint) for file, hint in hints if hint != name]
     assert not wrong, f"install hints that do not say {name!r}: {wrong}"
-    assert charrnn.errors.DISTRIBUTION == name
+    assert charrnn.DISTRIBUTION == name

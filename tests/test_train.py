@@ -21,7 +21,7 @@ from charrnn import (
     train,
     train_step,
 )
-from charrnn.model import state_to
+from charrnn.model import map_state
 from charrnn.vocab import PAD_ID
 
 
@@ -188,7 +188,7 @@ def test_train_step_carries_a_detached_state(make_model, corpus_vocab, windows, 
     assert all(t.grad_fn is None and not t.requires_grad for t in tensors)
     assert tensors[0].shape == (1, inputs.shape[0], 32)  # (layers, batch, hidden)
     earlier = torch.zeros_like(tensors[0], requires_grad=True)
-    attached = state_to(state, lambda t: t + earlier)  # in a graph, as if nobody had detached it
+    attached = map_state(state, lambda t: t + earlier)  # in a graph, as if nobody had detached it
     from_state, _, _ = train_step(model, optimizer, inputs, targets, 1.0, attached)
     assert earlier.grad is None
     assert from_state != from_zeros

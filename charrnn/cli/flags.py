@@ -25,7 +25,7 @@ def flag_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _shown(value) -> str:
+def _as_help_text(value) -> str:
     """A default as the help text shows it: none, true/false, or the value."""
     if value is None:
         return "none"
@@ -37,7 +37,7 @@ def _shown(value) -> str:
 def with_default(text: str, default) -> str:
     """A help text ending with its default, as every flag's does."""
     # argparse %-formats help strings: a literal % must be doubled
-    return f"{text} (default: {_shown(default)})".replace("%", "%%")
+    return f"{text} (default: {_as_help_text(default)})".replace("%", "%%")
 
 
 def typed_flags(args) -> dict[str, str]:

@@ -19,7 +19,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..errors import DISTRIBUTION, CharRNNError
+from .. import DISTRIBUTION
+from ..errors import CharRNNError
 
 DATASET = "Cornell-University/arxiv"
 PAGE = "https://www.kaggle.com/datasets/Cornell-University/arxiv"

@@ -34,8 +34,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ...config import check_fraction, check_positive
 from ...data import existing_source
-from ...errors import ConfigError
 from .layout import FORMAT, FORMAT_VERSION, META, SPLITS, VOCAB
 from .read import MappedIds, open_prepared, read_meta
 from .transaction import replacing
@@ -81,9 +81,6 @@ def prepare_dataset(source: str | os.PathLike, out_dir: str | os.PathLike,
 def _check_prepare_args(source: Path, val_fraction: float, min_freq: int, limit: int | None) -> None:
     """Every argument, before the lock is taken or anything is written."""
     existing_source(source)
-    if not 0.0 <= val_fraction < 1.0:
-        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    if min_freq < 1:
-        raise ConfigError(f"min_freq must be at least 1, got {min_freq}")
-    if limit is not None and limit < 1:
-        raise ConfigError(f"limit must be a positive number of records, got {limit}")
+    check_fraction("val_fraction", val_fraction)
+    check_positive("min_freq", min_freq)
+    check_positive("limit", limit, none_allowed=True)
