@@ -1,4 +1,4 @@
-"""Generating text: greedy, temperature, top-k and top-p sampling.
+"""Generating text: greedy, temperature, top-k, top-p and min-p sampling.
 
 The logits for the next character are turned into probabilities with the
 temperature softmax::
@@ -9,7 +9,7 @@ A small ``tau`` sharpens the distribution towards the most likely character
 (``tau = 0`` *is* greedy: always the argmax); ``tau = 1`` samples from the
 model as trained; a large ``tau`` flattens it towards uniform. Top-k keeps
 only the k most likely characters, top-p the smallest set whose probability
-adds up to p.
+adds up to p, min-p those at least min_p times as likely as the most likely.
 
 A :class:`SamplingRule` holds these settings and turns logits into
 probabilities; each rule is also a function of its own here
@@ -80,9 +80,11 @@ class SamplingRule(SavedAsDict):
         "help": "draw only from the k likeliest characters"})
     top_p: float | None = field(default=None, metadata={
         "help": "draw only from the likeliest characters whose probabilities add up to p (nucleus sampling)"})
+    min_p: float | None = field(default=None, metadata={
+        "help": "draw only from the characters at least min_p times as likely as the likeliest one"})
 
     def __post_init__(self) -> None:
-        t, k, p = self.temperature, self.top_k, self.top_p
+        t, k, p, m = self.temperature, self.top_k, self.top_p, self.min_p
         if not t >= 0:  # also catches NaN
             raise ConfigError(f"temperature must be >= 0 (0 means greedy), got {t}")
         if not math.isfinite(t):
@@ -94,6 +96,8 @@ class SamplingRule(SavedAsDict):
             raise ConfigError(f"top_k must be at least 1, got {k}")
         if p is not None and not 0 < p <= 1:  # also catches NaN
             raise ConfigError(f"top_p must be in (0, 1], got {p}")
+        if m is not None and not 0 <= m <= 1:  # also catches NaN
+            raise ConfigError(f"min_p must be in [0, 1], got {m}")
 
     @property
     def greedy(self) -> bool:
@@ -112,6 +116,8 @@ class SamplingRule(SavedAsDict):
         probs = torch.softmax(logits, dim=-1)
         if self.top_p is not None:
             probs = top_p_filter(probs, self.top_p)
+        if self.min_p is not None:
+            probs = min_p_filter(probs, self.min_p)
         return probs
 
 
@@ -163,6 +169,15 @@ def top_p_filter(probs: torch.Tensor, p: float) -> torch.Tensor:
     return kept / kept.sum(-1, keepdim=True)
 
 
+def min_p_filter(probs: torch.Tensor, min_p: float) -> torch.Tensor:
+    """Min-p filtering: keep the tokens whose probability is at least
+    ``min_p`` times the largest one's, set the rest to 0 and renormalise.
+    Where the model is sure, the bar is high and few tokens pass; where it
+    hesitates, the bar drops and many do."""
+    kept = probs.masked_fill(probs < min_p * probs.amax(-1, keepdim=True), 0.0)
+    return kept / kept.sum(-1, keepdim=True)
+
+
 def _one_hot_argmax(logits: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
 
@@ -177,10 +192,10 @@ def _without_special_tokens(logits: torch.Tensor) -> torch.Tensor:
 
 
 def next_char_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                    top_p: float | None = None) -> torch.Tensor:
+                    top_p: float | None = None, min_p: float | None = None) -> torch.Tensor:
     """Probabilities of the next token from logits ``(..., vocab)`` under the
     :class:`SamplingRule` with these settings."""
-    return SamplingRule(temperature, top_k, top_p).probs(logits)
+    return SamplingRule(temperature, top_k, top_p, min_p).probs(logits)
 
 
 def check_sample_size(n: int, max_new_chars: int) -> None:
@@ -216,16 +231,16 @@ def _never_sampled_mask(vocab_size: int, device: torch.device) -> torch.Tensor:
 # ------------------------------------------------------------------ generation
 def generate(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", max_new_chars: int = 200,
              temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-             seed: int | None = None, stop_at_eos: bool = True) -> str:
+             seed: int | None = None, stop_at_eos: bool = True, min_p: float | None = None) -> str:
     """One continuation of ``prefix`` (see :func:`generate_batch`)."""
     return generate_batch(model, vocab, prefix, 1, max_new_chars, temperature, top_k, top_p,
-                          seed, stop_at_eos)[0]
+                          seed, stop_at_eos, min_p)[0]
 
 
 def generate_batch(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", n: int = 1,
                    max_new_chars: int = 200, temperature: float = 1.0, top_k: int | None = None,
                    top_p: float | None = None, seed: int | None = None,
-                   stop_at_eos: bool = True) -> list[str]:
+                   stop_at_eos: bool = True, min_p: float | None = None) -> list[str]:
     """``n`` continuations of ``prefix``, generated together as one batch.
 
     Each returned string is the prefix followed by up to ``max_new_chars``
@@ -237,14 +252,15 @@ def generate_batch(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", n
     characters (``n * max_new_chars``) per call; a model whose logits are
     not finite raises :class:`~charrnn.errors.ModelError`.
     """
-    pieces = stream_batch(model, vocab, prefix, n, max_new_chars, temperature, top_k, top_p, seed, stop_at_eos)
+    pieces = stream_batch(model, vocab, prefix, n, max_new_chars, temperature, top_k, top_p, seed, stop_at_eos,
+                          min_p)
     return ["".join(parts) for parts in zip(*pieces, strict=True)] if n else []
 
 
 def stream_batch(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", n: int = 1,
                  max_new_chars: int = 200, temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None, seed: int | None = None,
-                 stop_at_eos: bool = True) -> Iterator[list[str]]:
+                 stop_at_eos: bool = True, min_p: float | None = None) -> Iterator[list[str]]:
     """The samples of :func:`generate_batch` (same arguments, same text) as
     they are written: lists of ``n`` pieces, one per sample, the first
     starting with the prefix. A long text can be shown, or saved, while it
@@ -252,7 +268,7 @@ def stream_batch(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", n: 
     checked at once (not when the first piece is asked for); the model stays
     in evaluation mode until the last piece has been read (or the iterator
     is closed)."""
-    rule = SamplingRule(temperature, top_k, top_p)
+    rule = SamplingRule(temperature, top_k, top_p, min_p)
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a string, got {type(prefix).__name__}")
     check_sample_size(n, max_new_chars)

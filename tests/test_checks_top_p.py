@@ -1,4 +1,4 @@
-"""The top-p exercise of notebook 05: the reference passes, four usual
+"""The top-p exercise of notebook 05: the reference passes, five usual
 mistakes get their own hint (never the code), the library is refused, and the
 student version says "not implemented yet"."""
 
@@ -31,6 +31,7 @@ def test_the_reference_passes(capsys):
     (lambda probs, p: nucleus(probs, p, vocabulary_order=False), "vocabulary order"),
     (lambda probs, p: probs * (probs >= 1 - p) / (probs * (probs >= 1 - p)).sum(-1, keepdim=True),
      "each token's own probability"),
+    (lambda probs, p: probs.clone(), "every token was kept"),  # once a TypeError inside the hint
 ])
 def test_usual_mistakes_get_their_hint(wrong, hint):
     with pytest.raises(ExerciseError, match=hint) as info:

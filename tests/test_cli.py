@@ -314,6 +314,7 @@ def test_resume_from_a_non_checkpoint_is_a_one_line_error(tmp_path, capsys):
     (["--temperature", "nan"], "temperature"),
     (["--top-p", "1.5"], "top_p"),
     (["--top-k", "0"], "top_k"),
+    (["--min-p", "1.5"], "--min-p: min_p"),
     (["-n", "-2"], "n"),
 ])
 def test_invalid_sampling_arguments_are_one_line_errors(trained, capsys, args, fragment):

@@ -223,17 +223,19 @@ def test_generation_restores_training_mode(model, vocab):
     {"top_p": 0.0},
     {"top_p": 1.5},
     {"top_k": 0},
+    {"min_p": -0.1},
+    {"min_p": 1.5},
     {"n": -1},
     {"max_new_chars": -1},
-], ids=["negative-temperature", "nan-temperature", "top_p-0", "top_p-1.5", "top_k-0", "negative-n",
-        "negative-length"])
+], ids=["negative-temperature", "nan-temperature", "top_p-0", "top_p-1.5", "top_k-0", "min_p-negative",
+        "min_p-1.5", "negative-n", "negative-length"])
 def test_invalid_arguments_raise_value_error(model, vocab, kwargs):
     with pytest.raises(ValueError):
         generate_batch(model, vocab, "a", **{"n": 1, **kwargs})
 
 
 @pytest.mark.parametrize("kwargs", [{"temperature": -1.0}, {"temperature": float("nan")},
-                                    {"top_p": 0.0}, {"top_p": 1.5}, {"top_k": 0}])
+                                    {"top_p": 0.0}, {"top_p": 1.5}, {"top_k": 0}, {"min_p": float("nan")}])
 def test_next_char_probs_rejects_invalid_arguments(kwargs):
     with pytest.raises(ValueError):
         next_char_probs(torch.randn(6), **kwargs)
@@ -352,3 +354,34 @@ def test_nan_logits_give_a_clear_error_not_garbage():
     vocab = CharVocab("abc")
     with pytest.raises(charrnn.ModelError, match="nan logits"):
         charrnn.generate(NanModel(len(vocab)), vocab, "ab", max_new_chars=5, seed=0)
+
+
+# ------------------------------------------------------------------ min-p
+# Logits of the special tokens (ids 0-3) then of five characters with
+# probabilities in the ratios 8 : 4 : 2 : 1 : 1 (<eos> at -inf: no mass).
+MIN_P_LOGITS = torch.tensor([0.0, 0.0, -math.inf, 0.0] + [math.log(w) for w in (8, 4, 2, 1, 1)])
+
+
+@pytest.mark.parametrize("min_p, kept", [(0.0, 5), (0.1, 5), (0.2, 3), (0.5, 2), (0.51, 1), (1.0, 1)])
+def test_min_p_keeps_the_tokens_at_least_min_p_times_as_likely_as_the_best(min_p, kept):
+    probs = next_char_probs(MIN_P_LOGITS, min_p=min_p)
+    assert int((probs > 0).sum()) == kept
+    assert probs.sum().item() == pytest.approx(1.0)
+    weights = torch.tensor([8.0, 4, 2, 1, 1])[:kept]
+    assert_close(probs[4:4 + kept], weights / weights.sum())  # the kept ones keep their ratios
+
+
+def test_min_p_applies_after_the_temperature():
+    # tau = 2 halves the log-ratios: 8 : 4 : 2 : 1 : 1 becomes sqrt of each, so 0.4 keeps 3, not 2
+    assert int((next_char_probs(MIN_P_LOGITS, temperature=2.0, min_p=0.4) > 0).sum()) == 3
+    assert int((next_char_probs(MIN_P_LOGITS, min_p=0.4) > 0).sum()) == 2
+
+
+def test_min_p_of_one_writes_the_greedy_text(model, vocab):
+    greedy = generate(model, vocab, "a", 40, temperature=0, seed=0)
+    assert generate(model, vocab, "a", 40, min_p=1.0, seed=3) == greedy
+
+
+def test_min_p_combines_with_top_k_and_top_p():
+    probs = next_char_probs(MIN_P_LOGITS, top_k=4, top_p=0.95, min_p=0.2)
+    assert int((probs > 0).sum()) == 3  # top-k keeps 4, top-p all 4 of them, min-p drops the 1

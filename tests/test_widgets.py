@@ -28,7 +28,7 @@ def generator(model_and_vocab):
 
 def test_generate_matches_the_library_call_for_every_strategy(generator, model_and_vocab):
     model, vocab = model_and_vocab
-    for strategy in ("greedy", "temperature", "top-k", "top-p"):
+    for strategy in ("greedy", "temperature", "top-k", "top-p", "min-p"):
         generator.strategy.value = strategy
         text = generator.generate()
         expected = charrnn.generate(model, vocab, "We ", **generator.settings())
@@ -45,6 +45,9 @@ def test_settings_follow_the_strategy(generator):
     assert s["top_k"] == 5 and s["top_p"] is None and not generator.top_k.disabled and generator.top_p.disabled
     generator.strategy.value = "top-p"
     assert generator.settings()["top_p"] == generator.top_p.value and generator.settings()["top_k"] is None
+    generator.strategy.value = "min-p"
+    s = generator.settings()
+    assert s["min_p"] == generator.min_p.value and s["top_p"] is None and generator.top_p.disabled
 
 
 def test_the_button_generates_and_the_seed_repeats(generator):

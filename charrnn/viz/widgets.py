@@ -1,7 +1,7 @@
 """Interactive controls for playing with a model in a notebook (ipywidgets).
 
 - :class:`GeneratorWidget`: prefix, strategy, temperature, top-k, top-p,
-  length, seed, a Generate button and the generated text.
+  min-p, length, seed, a Generate button and the generated text.
 - :class:`TemperatureExplorer`: a temperature slider that redraws the
   next-character distribution after a prefix (the temperature softmax at work).
 - :class:`SurprisalView`: type or paste a text, see each character coloured
@@ -44,6 +44,7 @@ def _filter_sliders(style: dict) -> dict[str, widgets.Widget]:
     return {
         "top_k": widgets.IntSlider(value=10, min=1, max=60, description="top-k", style=style),
         "top_p": widgets.FloatSlider(value=0.9, min=0.05, max=1.0, step=0.05, description="top-p", style=style),
+        "min_p": widgets.FloatSlider(value=0.1, min=0.0, max=1.0, step=0.01, description="min-p", style=style),
     }
 
 
@@ -80,8 +81,8 @@ class _ModelWidget:
 class GeneratorWidget(_ModelWidget):
     """Generate text from a prefix with the chosen strategy and settings.
 
-    Temperature divides the logits before the softmax; top-k and top-p
-    restrict sampling to the most likely characters (at the chosen
+    Temperature divides the logits before the softmax; top-k, top-p and
+    min-p restrict sampling to the most likely characters (at the chosen
     temperature); greedy always takes the most likely one. The same seed and
     settings give the same text.
     """

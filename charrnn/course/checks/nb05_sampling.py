@@ -109,8 +109,12 @@ def _top_p_hint(got: torch.Tensor, probs: torch.Tensor, p: float, expected: torc
     if torch.equal(got > 0, probs >= p) or torch.equal(got > 0, probs >= 1 - p):
         return ("\nHint: top-p is about the total mass of the most likely tokens, not about each token's own "
                 "probability compared with p.")
-    if got.ndim == 1 and bool((got > 0).any()) and probs[got > 0].min() < probs[(got == 0)].max(initial=0.0):
+    dropped = probs[got == 0]
+    if got.ndim == 1 and bool((got > 0).any()) and dropped.numel() and probs[got > 0].min() < dropped.max():
         return "\nHint: a less likely token was kept while a more likely one was dropped: keep the most likely."
+    if torch.equal(got > 0, probs > 0) and not torch.equal(expected > 0, probs > 0):
+        return ("\nHint: every token was kept. Which tokens lie outside the smallest set of most likely ones "
+                "whose mass reaches p?")
     return ""
 
 
