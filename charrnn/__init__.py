@@ -18,17 +18,13 @@ when first used: ``charrnn.viz`` (plots, the live loss plot, widgets),
 ``charrnn.course`` (exercise checks, student versions).
 """
 
-# ruff: noqa: E402, I001
-# The imports follow the stages of the course, not the alphabet, after the
-# version and the distribution name (errors.require reads the latter back).
+# ruff: noqa: I001  (the imports follow the stages of the course, not the alphabet)
 from importlib import import_module
-
-__version__ = "0.1.0"
-DISTRIBUTION = "charrnn-course"  # the name on the package index; the import name is ``charrnn``
 
 # settings and errors
 from .config import CELLS, DataConfig, ModelConfig, TrainConfig
 from .errors import CharRNNError, CheckpointError, ConfigError, DataError, MissingDependencyError, ModelError
+from .optional import DISTRIBUTION
 
 # 1. text -> characters -> ids
 from .vocab import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, CharVocab
@@ -55,9 +51,11 @@ from .sample import SamplingRule, generate, generate_batch, next_char_probs, str
 from .pretrained import load_pretrained, pretrained_path
 from .wordcheck import known_word_share, word_list, words
 
+__version__ = "0.1.0"
+
 __all__ = [
     # settings and errors
-    "DataConfig", "ModelConfig", "TrainConfig",
+    "DataConfig", "ModelConfig", "TrainConfig", "DISTRIBUTION",
     "CharRNNError", "CheckpointError", "ConfigError", "DataError", "MissingDependencyError", "ModelError",
     # 1. text -> characters -> ids
     "BOS", "EOS", "PAD", "SPECIAL_TOKENS", "UNK", "CharVocab",

@@ -31,23 +31,3 @@ class ModelError(CharRNNError, ValueError):
 
 class MissingDependencyError(CharRNNError, ImportError):
     """An optional package a feature needs is not installed."""
-
-
-def require(module: str, extra: str, purpose: str):
-    """Import ``module`` for ``purpose``, or raise
-    :class:`MissingDependencyError` naming the package index extra that
-    installs it (``pip install 'charrnn-course[extra]'``). A module that is
-    installed but fails to import names what it is missing instead."""
-    import importlib
-
-    from . import DISTRIBUTION  # at call time: the package has finished importing
-
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        missing = e.name or module
-        if missing.split(".")[0] == module.split(".")[0]:
-            raise MissingDependencyError(f"{purpose} needs {module}, which is not installed: "
-                                         f"pip install '{DISTRIBUTION}[{extra}]'") from None
-        raise MissingDependencyError(f"{purpose} needs {module}, which is installed but cannot be imported: "
-                                     f"it needs {missing} (pip install {missing})") from None

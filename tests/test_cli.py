@@ -402,4 +402,4 @@ def test_a_broken_optional_dependency_names_what_it_lacks(tmp_path, monkeypatch)
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(charrnn.MissingDependencyError, match="installed but cannot be imported: it needs "
                                                              "charrnn_test_missing_module"):
-        charrnn.errors.require("brokenpkg", "course", "this test")
+        charrnn.optional.require("brokenpkg", "course", "this test")

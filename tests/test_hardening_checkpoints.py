@@ -20,8 +20,7 @@ import torch
 from helpers import run_cli as run
 
 import charrnn
-from charrnn import CharVocab, CheckpointError, load_checkpoint, load_model, save_checkpoint
-from charrnn import checkpoint as ckpt_module
+from charrnn import CharVocab, CheckpointError, checkpoint_schema, load_checkpoint, load_model, save_checkpoint
 from charrnn.rng import capture_rng_state
 from charrnn.training import History
 
@@ -326,7 +325,7 @@ def test_a_full_checkpoint_passes_and_resumes(full):
 
 
 def test_history_fields_match_the_trainers():
-    assert set(ckpt_module.HISTORY_FIELDS) == {f.name for f in dataclasses.fields(History)}
+    assert set(checkpoint_schema.HISTORY_FIELDS) == {f.name for f in dataclasses.fields(History)}
 
 
 # ----------------------------------------------------------- 20: messages

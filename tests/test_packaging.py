@@ -157,7 +157,7 @@ def test_every_install_hint_uses_the_distribution_name():
     name: every hint says the name this project has on the package index."""
     name = _pyproject()["project"]["name"]
     hints = _install_hints()
-    assert {file for file, _ in hints} >= {"README.md", "charrnn/errors.py"}
+    assert {file for file, _ in hints} >= {"README.md", "charrnn/optional.py"}
     assert any(file.startswith("notebooks/") for file, _ in hints)
     wrong = [(file, hint) for file, hint in hints if hint != name]
     assert not wrong, f"install hints that do not say {name!r}: {wrong}"

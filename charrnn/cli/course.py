@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import CharRNNError, require
+from ..errors import CharRNNError
+from ..optional import require
 from .flags import with_default
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import DISTRIBUTION
 from ..config import DataConfig
 from ..data import ReadStats, load_records, same_file, write_records
 from ..errors import CharRNNError, DataError
+from ..optional import DISTRIBUTION
 from ..scale.download import download_snapshot
 from ..scale.prepared import prepare_dataset
 from .flags import add_config_flags, config_from_args, typed_flags, with_default

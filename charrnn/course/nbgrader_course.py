@@ -36,7 +36,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..errors import DataError, require
+from ..errors import DataError
+from ..optional import require
 
 ASSIGNMENT = "charrnn"
 STUB = 'raise NotImplementedError("your turn")'

@@ -19,8 +19,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .. import DISTRIBUTION
 from ..errors import CharRNNError
+from ..optional import DISTRIBUTION
 
 DATASET = "Cornell-University/arxiv"
 PAGE = "https://www.kaggle.com/datasets/Cornell-University/arxiv"
