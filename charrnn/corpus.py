@@ -10,7 +10,8 @@ with it, so a notebook gets the same records, split and vocabulary::
     batches = make_batches(corpora.train, config)
 
 A directory written by ``charrnn prepare --out DIR`` is already encoded and
-split: open it with :func:`charrnn.scale.prepared.open_prepared` instead.
+split: :func:`charrnn.scale.prepared.prepared_corpora` gives the same
+:class:`Corpora` for it.
 """
 
 from __future__ import annotations

@@ -233,8 +233,9 @@ def generate(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", max_new
              temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
              seed: int | None = None, stop_at_eos: bool = True, min_p: float | None = None) -> str:
     """One continuation of ``prefix`` (see :func:`generate_batch`)."""
-    return generate_batch(model, vocab, prefix, 1, max_new_chars, temperature, top_k, top_p,
-                          seed, stop_at_eos, min_p)[0]
+    pieces = stream_batch(model, vocab, prefix, 1, max_new_chars, temperature, top_k, top_p, seed, stop_at_eos,
+                          min_p)
+    return "".join(piece for (piece,) in pieces)
 
 
 def generate_batch(model: torch.nn.Module, vocab: CharVocab, prefix: str = "", n: int = 1,

@@ -73,6 +73,19 @@ def test_round_trip_matches_format_record_and_split_records(snapshot, tmp_path, 
     assert meta["splits"]["train"]["tokens"] == sum(len(format_record(r)) + 2 for r in train)
 
 
+def test_prepared_corpora_are_what_load_corpora_gives_for_the_same_records(snapshot, tmp_path):
+    path, records = snapshot
+    prepare_dataset(path, tmp_path / "out", val_fraction=0.2, progress=False)
+    got = prepared.prepared_corpora(tmp_path / "out")
+    want = charrnn.load_corpora(charrnn.DataConfig(data=str(path), val_fraction=0.2))
+    assert got.vocab.to_dict() == want.vocab.to_dict()
+    assert (len(got.train), len(got.val)) == (len(want.train), len(want.val))
+    assert f"{len(want.train)} training / {len(want.val)} validation records" in got.summary
+    other = charrnn.CharVocab.from_texts(["only these letters"])
+    with pytest.raises(charrnn.CharRNNError, match="vocabulary differs from the checkpoint's"):
+        prepared.prepared_corpora(tmp_path / "out", other)
+
+
 def test_validation_is_never_empty_as_in_split_records(snapshot, tmp_path):
     path, records = snapshot
     assert not any(data.is_validation(r, 0.0001) for r in records)  # the fallback is needed

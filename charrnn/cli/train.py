@@ -12,18 +12,18 @@ from pathlib import Path
 
 import torch
 
-from ..batches import capped_validation, make_batches
+from ..batches import make_batches
 from ..checkpoint import load_checkpoint, resume_problem
 from ..config import DataConfig, ModelConfig, TrainConfig
 from ..corpus import Corpora, load_corpora
 from ..data import same_file
 from ..devices import device_to_resume_on, pick_device
-from ..errors import CharRNNError, CheckpointError
+from ..errors import CheckpointError
 from ..metrics import evaluate
 from ..model import CharRNN
 from ..sample import generate_batch
 from ..scale.distributed import BACKENDS, init_distributed
-from ..scale.prepared import open_prepared
+from ..scale.prepared import prepared_corpora
 from ..training import Trainer
 from ..vocab import CharVocab
 from .flags import add_config_flags, check_out, config_from_args, typed_flags
@@ -151,16 +151,7 @@ def _prepared_corpora(config: DataConfig, args, saved_vocab: CharVocab | None) -
     if ignored:
         warnings.warn(f"{', '.join(ignored)} ignored: {config.data} was prepared with its own settings",
                       stacklevel=2)
-    train_corpus, vocab, meta = open_prepared(config.data, "train")
-    # no val split only when prepared with val_fraction 0; a damaged one is an error
-    val_corpus = open_prepared(config.data, "val")[0] if meta["splits"]["val"]["records"] else None
-    if saved_vocab is not None and saved_vocab.to_dict() != vocab.to_dict():
-        raise CharRNNError(f"{config.data}: its vocabulary differs from the checkpoint's; resume on "
-                           "the prepared data the run started with")
-    summary = (f"{config.data}: {len(train_corpus):,} training / "
-               f"{len(val_corpus) if val_corpus else 0:,} validation records")
-    val_corpus, capped = capped_validation(val_corpus)
-    return Corpora(train_corpus, val_corpus, vocab, summary + (f"; {capped}" if capped else ""))
+    return prepared_corpora(config.data, saved_vocab)
 
 
 # ------------------------------------------------------- settings of the run

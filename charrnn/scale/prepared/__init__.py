@@ -34,15 +34,19 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ...batches import capped_validation
 from ...config import check_fraction, check_positive
+from ...corpus import Corpora
 from ...data import existing_source
+from ...errors import CharRNNError
+from ...vocab import CharVocab
 from .layout import FORMAT, FORMAT_VERSION, META, SPLITS, VOCAB
 from .read import MappedIds, open_prepared, read_meta
 from .transaction import replacing
 from .write import build, source_fingerprint
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "META", "SPLITS", "VOCAB", "MappedIds", "open_prepared",
-           "prepare_dataset", "read_meta", "source_fingerprint"]
+           "prepare_dataset", "prepared_corpora", "read_meta", "source_fingerprint"]
 
 
 def prepare_dataset(source: str | os.PathLike, out_dir: str | os.PathLike,
@@ -84,3 +88,19 @@ def _check_prepare_args(source: Path, val_fraction: float, min_freq: int, limit:
     check_fraction("val_fraction", val_fraction)
     check_positive("min_freq", min_freq)
     check_positive("limit", limit, none_allowed=True)
+
+
+def prepared_corpora(directory: str | os.PathLike, vocab: CharVocab | None = None) -> Corpora:
+    """What :func:`charrnn.corpus.load_corpora` gives for a JSON file, for a
+    directory written by ``prepare``: its training and validation splits
+    (memory-mapped, no validation split when it was prepared with
+    ``val_fraction=0``), its vocabulary, and a summary. ``vocab`` is a
+    resumed run's own: a directory with another vocabulary is refused."""
+    train, own_vocab, meta = open_prepared(directory, "train")
+    val = open_prepared(directory, "val")[0] if meta["splits"]["val"]["records"] else None
+    if vocab is not None and vocab.to_dict() != own_vocab.to_dict():
+        raise CharRNNError(f"{directory}: its vocabulary differs from the checkpoint's; resume on "
+                           "the prepared data the run started with")
+    summary = f"{directory}: {len(train):,} training / {len(val) if val else 0:,} validation records"
+    val, capped = capped_validation(val)
+    return Corpora(train, val, own_vocab, summary + (f"; {capped}" if capped else ""))
