@@ -41,7 +41,7 @@ from .model import CharRNN, evaluating
 # 3. training and measuring
 from .metrics import LossReport, bits_per_char, evaluate, masked_cross_entropy, perplexity, surprisal_bits
 from .baselines import compressor_bits_per_char, ngram_bits_per_char
-from .callbacks import Callback, Checkpoints, ProgressBar, SampleEvery
+from .callbacks import Callback, Checkpoints, ProgressBar, SampleEvery, TimeLimit
 from .devices import pick_device
 from .training import History, Trainer, train, train_step
 from .checkpoint import load_checkpoint, load_model, save_checkpoint
@@ -68,7 +68,7 @@ __all__ = [
     # 3. training and measuring
     "LossReport", "bits_per_char", "evaluate", "masked_cross_entropy", "perplexity", "surprisal_bits",
     "compressor_bits_per_char", "ngram_bits_per_char",
-    "Callback", "Checkpoints", "ProgressBar", "SampleEvery",
+    "Callback", "Checkpoints", "ProgressBar", "SampleEvery", "TimeLimit",
     "pick_device", "History", "Trainer", "train", "train_step",
     "load_checkpoint", "load_model", "save_checkpoint",
     # 4. generating

@@ -150,3 +150,37 @@ class SampleEvery(Callback):
         """A sample every ``every`` steps and at the last one."""
         if due_at_this_step(trainer, self.every):
             self._write_sample(trainer)
+
+
+class TimeLimit(Callback):
+    """Train for a length of time rather than a number of steps: "what does
+    my model reach in 5 minutes on this laptop?" is the question a time
+    budget answers, and steps per minute differ tenfold between machines.
+
+    After each step it estimates the time of one more step (the mean so far
+    in this ``fit``, validation and callbacks included); when that step would
+    end past ``minutes``, it makes that step the last one of the ``fit``. The
+    run then ends as a run of that many steps would: with a validation, a
+    sample from :class:`SampleEvery` and a checkpoint. ``fit`` can be called
+    again to go on. Not for runs under ``torchrun``: each process has its own
+    clock, and all must stop at the same step."""
+
+    def __init__(self, minutes: float, clock=time.perf_counter):
+        if not minutes > 0:
+            raise ValueError(f"minutes must be positive, got {minutes!r}")
+        self.seconds, self.clock = minutes * 60, clock
+        self.stopped_early = False  # True when the time, not the step count, ended the fit
+
+    def on_fit_start(self, trainer) -> None:
+        """Start the clock."""
+        if trainer.context.is_distributed:
+            raise ValueError("TimeLimit cannot stop a distributed run: each process has its own clock")
+        self._started, self._first_step, self.stopped_early = self.clock(), trainer.step, False
+
+    def on_step_end(self, trainer) -> None:
+        """Make the next step the last when it would end after the limit."""
+        elapsed = self.clock() - self._started
+        next_step_ends = elapsed + elapsed / (trainer.step - self._first_step)
+        if next_step_ends >= self.seconds and trainer.target_step > trainer.step + 1:
+            trainer.target_step = trainer.step + 1
+            self.stopped_early = True

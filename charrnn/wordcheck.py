@@ -4,6 +4,11 @@ The share of the words in generated text that also occur in the training
 text. Real English scores close to 1; random letters close to 0. It rewards
 spelling, not sense: "the of the of" scores 1, which is why it sits beside
 the loss, not in place of it.
+
+A word is a run of letters of any script, so the measure works as well for
+a Russian novel or Greek poems as for arXiv abstracts. (Scripts written
+without spaces, such as Chinese, make whole phrases one "word": there the
+share says little.)
 """
 
 from __future__ import annotations
@@ -13,12 +18,12 @@ from collections.abc import Iterable
 
 from .errors import DataError
 
-_WORD = re.compile(r"[A-Za-z]+")
+_WORD = re.compile(r"[^\W\d_]+")  # letters: word characters that are neither digits nor "_"
 
 
 def words(text: str) -> list[str]:
-    """Runs of ASCII letters, lower-cased (LaTeX commands like ``\\alpha``
-    count as the word ``alpha``)."""
+    """Runs of letters, lower-cased (LaTeX commands like ``\\alpha`` count
+    as the word ``alpha``; ``Schrödinger`` is one word, ``Ландау`` another)."""
     return [w.lower() for w in _WORD.findall(text)]
 
 

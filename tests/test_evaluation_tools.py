@@ -44,6 +44,12 @@ def test_words_and_known_share():
         charrnn.known_word_share(["123 $$"], known)
 
 
+def test_words_of_any_script_count():
+    assert charrnn.words("Schrödinger и Ландау: 量子 🙂 x_1") == ["schrödinger", "и", "ландау", "量子", "x"]
+    known = charrnn.word_list(["Мы изучаем устойчивые модели"])
+    assert charrnn.known_word_share(["мы изучаем странные модели"], known) == pytest.approx(0.75)
+
+
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("eval") / "tiny.pt"

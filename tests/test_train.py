@@ -13,6 +13,8 @@ from charrnn import (
     ConfigError,
     EncodedCorpus,
     RecordBatches,
+    SampleEvery,
+    TimeLimit,
     TrainConfig,
     Trainer,
     WindowBatches,
@@ -104,6 +106,25 @@ def test_fit_again_continues_where_it_stopped(make_model, corpus_vocab, windows)
     twice.fit(progress=False)
     assert twice.step == 8
     assert twice.history.train_loss == one_go.history.train_loss
+
+
+def test_time_limit_ends_the_fit_with_the_step_that_reaches_the_limit(make_model, corpus_vocab, windows,
+                                                                      val_windows):
+    ticks = iter(range(0, 10_000, 10))  # a clock that moves 10 s per reading: 10 s per step
+    limit = TimeLimit(1, clock=lambda: next(ticks))
+    samples = SampleEvery(1000, show=False)
+    trainer = Trainer(make_model(len(corpus_vocab), "rnn"), corpus_vocab, windows, val_windows,
+                      config=config(steps=100, eval_batches=1))
+    trainer.fit(progress=False, callbacks=[limit, samples])
+    assert trainer.step == 6 and limit.stopped_early  # step 6 ends at 60 s, the limit
+    assert trainer.history.val_steps == [6] and sorted(samples.samples) == [0, 6]  # as a 6-step run ends
+    trainer.fit(8, progress=False)  # fit again goes on
+    assert trainer.step == 8
+
+
+def test_time_limit_refuses_a_limit_that_is_not_positive():
+    with pytest.raises(ValueError, match="minutes must be positive"):
+        TimeLimit(0)
 
 
 def test_train_shortcut(make_model, corpus_vocab, windows):
