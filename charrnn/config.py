@@ -19,6 +19,7 @@ from .errors import ConfigError
 CELLS = ("scratch", "rnn", "gru", "lstm")
 BATCHINGS = ("windows", "records")
 SCHEDULES = ("constant", "cosine")
+TEXT_RECORDS = ("paragraphs", "lines")  # what one record of a plain-text file is
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit integer
 
 
@@ -64,6 +65,11 @@ def check_fraction(name: str, value: float) -> None:
     _check(0.0 <= value < 1.0, f"{name} must be in [0, 1), got {value}")
 
 
+def check_text_records(value) -> None:
+    """What a record of a plain-text file is: ``"paragraphs"`` or ``"lines"``."""
+    _check(value in TEXT_RECORDS, f"text_records must be one of {', '.join(TEXT_RECORDS)}, got {value!r}")
+
+
 class SavedAsDict:
     """What the three configs (and the training history) share: a dict
     round trip that ignores keys from other versions, so old checkpoints
@@ -106,10 +112,18 @@ class ModelConfig(SavedAsDict):
 @dataclass
 class DataConfig(SavedAsDict):
     """Which records, how they are split, and how they become batches. SavedAsDict
-    in checkpoints, so a resumed run rebuilds exactly the same batches."""
+    in checkpoints, so a resumed run rebuilds exactly the same batches.
 
-    data: str | None = setting(None, "arXiv JSON lines (.json/.jsonl/.gz/.zip) or a directory "
-                                     "written by `prepare --out DIR`; None: the embedded corpus")
+    A record is an arXiv paper of a JSON-lines file, or a paragraph (with
+    ``text_records="lines"``, a line) of a plain-text file; see
+    :func:`charrnn.data.iter_records`."""
+
+    data: str | None = setting(None, "arXiv JSON lines (.json/.jsonl/.gz/.zip), plain UTF-8 text "
+                                     "(.txt/.md, or .txt.gz/.md.gz), or a directory written by "
+                                     "`prepare --out DIR`; None: the embedded corpus")
+    text_records: str = setting("paragraphs", "what one record of a plain-text file is: a paragraph "
+                                              "(lines up to a blank line, line breaks kept) or a line",
+                                choices=TEXT_RECORDS)
     categories: str | None = setting(None, "comma-separated category filter, e.g. cs.LG,stat.ML or hep")
     limit: int | None = setting(None, "read at most this many usable records")
     sample: int | None = setting(None, "keep a seeded random sample of this many records")
@@ -125,6 +139,7 @@ class DataConfig(SavedAsDict):
     def __post_init__(self):
         check_fraction("val_fraction", self.val_fraction)
         check_seed(self.seed)
+        check_text_records(self.text_records)
         _check(self.batching in BATCHINGS,
                f"batching must be one of {', '.join(BATCHINGS)}, got {self.batching!r}")
         for name in ("min_freq", "batch_size", "seq_len"):

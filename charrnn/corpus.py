@@ -1,13 +1,18 @@
 """From a data setting to the corpora a run trains and validates on.
 
-:class:`~charrnn.config.DataConfig` names a file of arXiv records (the
-embedded corpus by default), a category filter, a limit, a sample and the
-share held out. :func:`load_corpora` does what the ``train`` command does
-with it, so a notebook gets the same records, split and vocabulary::
+:class:`~charrnn.config.DataConfig` names a file of records (arXiv JSON
+lines, the embedded corpus by default, or a plain-text ``.txt``/``.md`` file
+whose paragraphs or lines are the records), a category filter, a limit, a
+sample and the share held out. :func:`load_corpora` does what the ``train``
+command does with it, so a notebook gets the same records, split and
+vocabulary::
 
     config = DataConfig(data="data/arxiv-small.jsonl", limit=5000)
     corpora = load_corpora(config)
     batches = make_batches(corpora.train, config)
+
+    poems = load_corpora(DataConfig(data="poems.txt"))           # a record per stanza
+    names = load_corpora(DataConfig(data="names.txt", text_records="lines"))
 
 A directory written by ``charrnn prepare --out DIR`` is already encoded and
 split: :func:`charrnn.scale.prepared.prepared_corpora` gives the same
@@ -36,10 +41,12 @@ class Corpora(NamedTuple):
 
 def load_split_texts(config: DataConfig) -> tuple[list[str], list[str], ReadStats]:
     """The records ``config`` selects, split into training and validation by
-    hashed id and formatted as texts, with the reading statistics."""
+    hashed id (by hashed text for a plain-text file) and formatted as texts,
+    with the reading statistics."""
     stats = ReadStats()
     records = load_records(config.data, categories=config.category_list, limit=config.limit,
-                           sample=config.sample, seed=config.seed, stats=stats)
+                           sample=config.sample, seed=config.seed, stats=stats,
+                           text_records=config.text_records)
     train, val = split_records(records, config.val_fraction)
     return [format_record(r) for r in train], [format_record(r) for r in val], stats
 

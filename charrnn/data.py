@@ -1,11 +1,22 @@
-"""Reading arXiv metadata records and turning them into training text.
+"""Reading records, arXiv papers or your own text, and turning them into training text.
 
-The Kaggle snapshot (``arxiv-metadata-oai-snapshot.json``) is JSON lines, one
-paper per line, about 4 GB. The origin notebook read it whole with
-``pandas.read_json``; here records are streamed one line at a time from a
-``.json``/``.jsonl`` file, a ``.gz`` of one, or the Kaggle ``.zip``, so memory
-stays flat whatever the file size. A damaged line is skipped and counted
-rather than ending the run.
+Two kinds of file hold records:
+
+* arXiv metadata as JSON lines. The Kaggle snapshot
+  (``arxiv-metadata-oai-snapshot.json``) is one paper per line, about 4 GB.
+  The origin notebook read it whole with ``pandas.read_json``; here records
+  are streamed one line at a time from a ``.json``/``.jsonl`` file, a
+  ``.gz`` of one, or the Kaggle ``.zip``, so memory stays flat whatever the
+  file size. A damaged line is skipped and counted rather than ending the
+  run. A paper's text is ``"title ; abstract"`` (:func:`format_record`).
+* plain UTF-8 text (``.txt``/``.md``, or a ``.gz`` of one): Shakespeare,
+  poems, your thesis, as char-rnn's ``input.txt``. A record is a paragraph
+  (with ``text_records="lines"``, a line) and its text is the paragraph
+  itself, line breaks kept (:func:`iter_text_records`). It is streamed the
+  same way.
+
+Either way a record becomes one text that the vocabulary encodes as
+``<bos>`` text ``<eos>``.
 """
 
 from __future__ import annotations
@@ -27,7 +38,7 @@ from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
-from .config import check_fraction, check_positive
+from .config import check_fraction, check_positive, check_text_records
 from .errors import DataError
 from .files import atomic_write, writing
 
@@ -50,6 +61,7 @@ class ReadStats:
     """What happened while reading a file: how many lines, how many usable."""
 
     path: str = ""
+    text_records: str | None = None  # "paragraphs"/"lines" for a plain-text file, None for JSON
     lines: int = 0           # non-blank lines seen
     records: int = 0         # usable records that passed the filter
     malformed: int = 0       # lines that are not a JSON object with text fields
@@ -93,7 +105,12 @@ class ReadStats:
 
     def nothing_usable(self, categories: Sequence[str] | None) -> DataError:
         """The error for a source that gave no usable record, saying why."""
-        reasons = [f"{self.malformed} malformed line(s)" if self.malformed else "", self.long_lines_text(),
+        if self.text_records is not None:
+            why = self.long_lines_text() or "the file is empty or holds only blank lines"
+            return DataError(f"{self.path}: no text to read ({why})")
+        plain = ("; is it plain text? name it .txt to read it as text"
+                 if self.malformed and self.malformed == self.lines else "")
+        reasons = [f"{self.malformed} malformed line(s){plain}" if self.malformed else "", self.long_lines_text(),
                    f"none of {self.filtered_out} records is in categories {list(categories or [])}"
                    if self.filtered_out else ""]
         why = "; ".join(r for r in reasons if r)
@@ -101,7 +118,8 @@ class ReadStats:
 
     def summary(self) -> str:
         """One line: records, lines, filtered and malformed counts."""
-        text = f"{self.path}: {self.records} records from {self.lines} lines"
+        kind = f" ({self.text_records})" if self.text_records else ""
+        text = f"{self.path}: {self.records} records{kind} from {self.lines} lines"
         if self.filtered_out:
             text += f", {self.filtered_out} outside the category filter"
         if self.malformed:
@@ -117,6 +135,7 @@ MAX_LINE_BYTES = 1 << 20        # a longer line is skipped unread (and counted),
 ENDLESS_LINE_BYTES = 1 << 30    # a "line" this long is no JSON-lines file (/dev/zero, a disk image)
 _READ_CHUNK = 1 << 14           # bytes per read: as fast as larger reads, and a small peak on small files
 _ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+_FILE_KINDS = "a .json, .jsonl, .gz or .zip file of arXiv records, or a .txt or .md text"
 
 
 def _megabytes(n: int) -> str:
@@ -142,7 +161,7 @@ def _open_source(path: Path) -> Iterator[BinaryIO]:
     except PermissionError:
         raise DataError(f"{path}: cannot be read (permission denied)") from None
     except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, expected a .json, .jsonl, .gz or .zip file") from None
+        raise DataError(f"{path}: is a directory, expected {_FILE_KINDS}") from None
 
 
 def largest_json_member(archive: zipfile.ZipFile) -> zipfile.ZipInfo | None:
@@ -204,7 +223,7 @@ def bounded_lines(stream: BinaryIO, name: str, max_bytes: int = MAX_LINE_BYTES,
             skipped, carry, block = _carry_on(block, end, carry, skipped, max_bytes)
             if skipped is not None and skipped > ENDLESS_LINE_BYTES:
                 raise DataError(f"{name}: line {number + 1} has no line break in its first "
-                                f"{_megabytes(ENDLESS_LINE_BYTES)}: not a JSON-lines file")
+                                f"{_megabytes(ENDLESS_LINE_BYTES)}: not a JSON-lines or text file")
             if skipped is None and end >= 0:
                 number += 1
                 yield None
@@ -298,8 +317,12 @@ def matches_categories(record: dict, categories: Sequence[str] | None) -> bool:
 
 def iter_records(path: str | os.PathLike | None = None,
                  categories: Sequence[str] | None = None,
-                 stats: ReadStats | None = None, allow_array: bool = True) -> Iterator[dict]:
-    """Stream records from a JSON-lines file (default: the embedded corpus).
+                 stats: ReadStats | None = None, allow_array: bool = True,
+                 text_records: str = "paragraphs") -> Iterator[dict]:
+    """Stream records from a JSON-lines file (default: the embedded corpus)
+    or, for a ``.txt``/``.md`` file (:func:`is_plain_text`), the
+    ``{"text": ...}`` records of :func:`iter_text_records` (``text_records``
+    says what one is; a text has no categories to filter by).
 
     Damaged lines are skipped and counted in ``stats``; pass a
     :class:`ReadStats` to see the counts (and ``bytes_read`` for progress).
@@ -311,6 +334,10 @@ def iter_records(path: str | os.PathLike | None = None,
     stats = stats if stats is not None else ReadStats()
     stats.path = str(path)
     categories = [c.strip() for c in categories or [] if c.strip()]
+    if is_plain_text(path):
+        check_no_categories(path, categories)
+        yield from iter_text_records(path, text_records, stats)
+        return
     for number, line in numbered_lines(path, stats, allow_array):
         if line is None:
             stats.note_long(number)
@@ -332,23 +359,24 @@ def existing_source(path: str | os.PathLike) -> Path:
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected a .json, .jsonl, .gz or .zip file")
+        raise DataError(f"{path}: is a directory, expected {_FILE_KINDS}")
     return path
 
 
-def numbered_lines(path: Path, stats: ReadStats | None = None,
-                   allow_array: bool = True) -> Iterator[tuple[int, bytes | None]]:
+def numbered_lines(path: Path, stats: ReadStats | None = None, allow_array: bool = True,
+                   plain_text: bool = False) -> Iterator[tuple[int, bytes | None]]:
     """``(line number, line)`` pairs of a source, ``None`` for a line over
-    :data:`MAX_LINE_BYTES` (see :func:`bounded_lines`). A file that starts
-    with ``[`` is one JSON array: it comes whole as line 1 when
-    ``allow_array``, else it is a :class:`DataError` before it is read. A
+    :data:`MAX_LINE_BYTES` (see :func:`bounded_lines`). A JSON file that
+    starts with ``[`` is one JSON array: it comes whole as line 1 when
+    ``allow_array``, else it is a :class:`DataError` before it is read
+    (``plain_text``: no such check, a text may start with ``[``). A
     damaged archive or compressed stream (truncated download, not really
     gzip) becomes a :class:`DataError`, and so does a read error."""
     number = 0
     try:
         with _open_source(path) as stream:
             first = stream.read(_READ_CHUNK)
-            if first.lstrip()[:1] == b"[":
+            if not plain_text and first.lstrip()[:1] == b"[":
                 if not allow_array:
                     raise DataError(f"{path}: is one JSON array, not JSON lines, and cannot be streamed "
                                     f"(convert it first: python -m charrnn prepare {path.name} "
@@ -363,6 +391,114 @@ def numbered_lines(path: Path, stats: ReadStats | None = None,
         raise DataError(f"{path}: the file is damaged or truncated {where} ({e})") from None
     except OSError as e:
         raise DataError(f"{path}: cannot be read after line {number} ({e.strerror or e})") from None
+
+
+# ------------------------------------------------------------------- plain text
+TEXT_SUFFIXES = (".txt", ".md")  # read as plain UTF-8 text, also with ".gz" after them
+TEXT_RECORD_CHARS = 1 << 16      # a text record longer than this is cut into pieces (at line breaks)
+_BOM = b"\xef\xbb\xbf"           # the UTF-8 byte-order mark some editors put first
+
+
+def is_plain_text(path: str | os.PathLike) -> bool:
+    """True for a file read as plain text: its name ends in ``.txt`` or
+    ``.md`` (any case), or in one of those followed by ``.gz``. Everything
+    else is read as arXiv JSON lines (a ``.zip`` always is)."""
+    name = Path(path).name.lower()
+    return name.removesuffix(".gz").endswith(TEXT_SUFFIXES)
+
+
+def check_no_categories(path: str | os.PathLike, categories: Sequence[str] | None) -> None:
+    """A category filter on a plain-text file is a :class:`DataError`: a
+    text has no categories, and filtering everything out would be a
+    puzzle."""
+    if categories and is_plain_text(path):
+        raise DataError(f"{path}: is plain text, which has no categories to filter by "
+                        f"(got {', '.join(categories)}); leave out --categories")
+
+
+def iter_text_records(path: str | os.PathLike, text_records: str = "paragraphs",
+                      stats: ReadStats | None = None) -> Iterator[dict]:
+    """Stream the records of a plain UTF-8 text file as ``{"text": ...}`` dicts.
+
+    With ``text_records="paragraphs"`` (the default) a record is a
+    paragraph: the lines up to a blank line (one of only spaces counts as
+    blank). Its line breaks are kept: a poem's lines, a play's speeches,
+    a list are the shape of the text, and a model that never sees ``"\n"``
+    cannot write a stanza; a text wrapped at 70 columns only teaches the
+    model to wrap too. With ``"lines"``, each non-blank line is a record
+    (a list of names, proverbs, one sentence per line).
+
+    Each line loses its trailing spaces and its line ending (``\r\n`` or
+    ``\n``) and keeps its indentation; a UTF-8 byte-order mark at the start
+    is dropped. A record is never longer than :data:`TEXT_RECORD_CHARS`
+    characters: a longer paragraph (a text without blank lines) is cut at
+    line breaks into records of at most that size, and a line longer than
+    that alone into pieces of exactly that size. Memory so stays bounded
+    whatever the file; a line over :data:`MAX_LINE_BYTES` is skipped and
+    counted as in JSON lines (it also ends its paragraph).
+
+    The file must be UTF-8: a byte that is not is a :class:`DataError`
+    naming the line and the byte, rather than a model trained on
+    replacement characters. (A text that is not UTF-8 is almost always in
+    another encoding throughout, such as cp1251 or Latin-1, so its first
+    bad byte is the place to stop and convert.)
+    """
+    check_text_records(text_records)
+    path = existing_source(path)
+    stats = stats if stats is not None else ReadStats()
+    stats.path, stats.text_records = str(path), text_records
+    yield from _cut_into_records(path, text_records == "lines", stats)
+
+
+def _cut_into_records(path: Path, one_per_line: bool, stats: ReadStats) -> Iterator[dict]:
+    """The loop of :func:`iter_text_records`: lines in, records out."""
+    paragraph: list[str] = []   # the lines of the record being read
+    size = 0                    # its characters, line breaks included
+
+    def finish() -> Iterator[dict]:
+        nonlocal size
+        if paragraph:
+            stats.records += 1
+            yield {"text": "\n".join(paragraph)}
+            paragraph.clear()
+            size = 0
+
+    for number, raw in numbered_lines(path, stats, plain_text=True):
+        if raw is None:  # over MAX_LINE_BYTES: skipped unread
+            stats.note_long(number)
+            yield from finish()
+            continue
+        line = _decode_text_line(raw, path, number).rstrip()
+        if not line:
+            yield from finish()
+            continue
+        stats.lines += 1
+        while len(line) > TEXT_RECORD_CHARS:  # no line break for 64 K characters: cut anyway
+            yield from finish()
+            paragraph.append(line[:TEXT_RECORD_CHARS])
+            yield from finish()
+            line = line[TEXT_RECORD_CHARS:]
+        if paragraph and size + 1 + len(line) > TEXT_RECORD_CHARS:
+            yield from finish()
+        size += len(line) + (1 if paragraph else 0)
+        paragraph.append(line)
+        if one_per_line:
+            yield from finish()
+    yield from finish()
+
+
+def _decode_text_line(raw: bytes, path: Path, number: int) -> str:
+    """One line of a text file as a string, without a leading byte-order
+    mark on line 1; bytes that are not UTF-8 are a :class:`DataError`
+    naming the line, the byte and how to convert the file."""
+    skip = len(_BOM) if number == 1 and raw.startswith(_BOM) else 0
+    try:
+        return raw[skip:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        bad = raw[skip + e.start:skip + e.end]
+        raise DataError(f"{path}: line {number} is not UTF-8 (byte {skip + e.start + 1} of the line is "
+                        f"{bad.hex(' ')}); save the file as UTF-8, e.g. iconv -f cp1251 -t utf-8 "
+                        "in.txt > out.txt for a Windows Cyrillic text") from None
 
 
 def _iter_json_array(blob: bytes, categories, stats: ReadStats) -> Iterator[dict]:
@@ -383,8 +519,11 @@ def load_records(path: str | os.PathLike | None = None, *,
                  limit: int | None = None,
                  sample: int | None = None,
                  seed: int = 0,
-                 stats: ReadStats | None = None) -> list[dict]:
-    """Read records into a list (default file: the embedded corpus).
+                 stats: ReadStats | None = None,
+                 text_records: str = "paragraphs") -> list[dict]:
+    """Read records into a list (default file: the embedded corpus; a
+    ``.txt``/``.md`` file gives ``{"text": ...}`` records, see
+    :func:`iter_text_records`).
 
     ``limit`` stops after that many usable records; ``sample`` then keeps a
     seeded uniform random sample of that many (reservoir sampling, so the
@@ -395,7 +534,7 @@ def load_records(path: str | os.PathLike | None = None, *,
     check_positive("limit", limit, none_allowed=True)
     check_positive("sample", sample, none_allowed=True)
     stats = stats if stats is not None else ReadStats()
-    stream = iter_records(path, categories, stats)
+    stream = iter_records(path, categories, stats, text_records=text_records)
     if limit is not None:
         stream = islice(stream, limit)
     if sample is None:
@@ -439,8 +578,12 @@ def normalize_whitespace(text: str) -> str:
 
 
 def format_record(record: dict) -> str:
-    """``"title ; abstract"`` with whitespace normalised: the text one record
-    contributes to the corpus, as in the origin notebook."""
+    """The text one record contributes to the corpus: for an arXiv paper
+    ``"title ; abstract"`` with whitespace normalised, as in the origin
+    notebook; for a record of a plain-text file (``{"text": ...}``, no
+    title) its text as read, line breaks and all."""
+    if "title" not in record and "text" in record:
+        return record["text"]
     return normalize_whitespace(record["title"]) + SEPARATOR + normalize_whitespace(record["abstract"])
 
 
@@ -451,7 +594,9 @@ def load_texts(path: str | os.PathLike | None = None, **kwargs) -> list[str]:
 
 # --------------------------------------------------------------------- splitting
 def split_key(record: dict) -> str:
-    """What decides a record's split: its arXiv id, or its text when it has none."""
+    """What decides a record's split: its arXiv id, or its text when it has
+    none (every record of a plain-text file: a paragraph that occurs twice,
+    a refrain, lands in the same split both times)."""
     return str(record.get("id") or format_record(record))
 
 
@@ -461,7 +606,7 @@ def _split_digest(record: dict) -> bytes:
 
 def is_validation(record: dict, val_fraction: float) -> bool:
     """Stable membership of the validation split: the sha1 of the record id
-    (or of its text when it has none) decides, so the split does not depend on
+    (or of its text when it has none, as in a plain-text file) decides, so the split does not depend on
     file order, sampling, or how many records were read."""
     return int.from_bytes(_split_digest(record)[:8], "big") / 2 ** 64 < val_fraction
 

@@ -31,7 +31,8 @@ from charrnn.course.grading import score_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-GRADED = [p for p in sorted(NOTEBOOKS.glob("*.ipynb")) if "BEGIN SOLUTION" in p.read_text(encoding="utf-8")]
+GRADED = [p for p in sorted(NOTEBOOKS.glob("*.ipynb")) if '"grade": true' in p.read_text(encoding="utf-8")]
+NB09 = NOTEBOOKS / "09_train_your_own.ipynb"  # the homework: its check counts only on the student's own text
 NB01, NB02, NB03 = (NOTEBOOKS / n for n in ("01_data_and_tokenization.ipynb", "02_rnn_cell_from_scratch.ipynb",
                                             "03_the_language_model.ipynb"))
 
@@ -60,6 +61,22 @@ def _tampered_rnn_step(cell):
     return cell
 
 
+def _own_text(path: Path):
+    """Notebook 09 trained on a text of the student's own (written here: short made-up lines)."""
+    subjects = ["the cat", "a river", "my sister", "the old clock", "our garden", "a quiet train"]
+    verbs = ["waits for", "sings to", "remembers", "follows", "looks at", "forgets"]
+    objects = ["the moon", "a red kite", "the morning", "its shadow", "the last bus", "a paper boat"]
+    lines = [f"{s} {v} {o}." for s in subjects for v in verbs for o in objects]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def edit(cell):
+        if cell.source.startswith("DATA = None"):
+            cell.source = cell.source.replace("DATA = None", f"DATA = {str(path)!r}", 1)
+            cell.source = cell.source.replace('TEXT_RECORDS = "paragraphs"', 'TEXT_RECORDS = "lines"', 1)
+        return cell
+    return edit
+
+
 def _encode_without_its_check(cell):
     if cell.source.startswith("def encode("):
         cell.source = cell.source.replace('raise NotImplementedError("your turn")',
@@ -77,6 +94,7 @@ def scores(tmp_path_factory) -> dict[str, dict[str, float]]:
     for path in GRADED:
         shutil.copy(path, submissions / "solved" / path.name)
         shutil.copy(student_versions() / path.name, submissions / "untouched" / path.name)
+    _edit(NB09, submissions / "solved" / NB09.name, _own_text(submissions.parent / "own_text.txt"))
     shutil.copy(NB02, submissions / "one_mistake" / NB02.name)
     _edit(NB03, submissions / "one_mistake" / NB03.name, _without_log)
     _edit(student_versions() / NB02.name, submissions / "tamperer" / NB02.name, _tampered_rnn_step)
@@ -94,7 +112,8 @@ def _points() -> dict[str, float]:
 
 def test_every_exercise_has_points_and_a_column():
     points = _points()
-    assert len(points) == 11 and all(p >= 1 for p in points.values())
+    assert len(points) == 12 and all(p >= 1 for p in points.values())
+    assert list(points)[-1] == "09.saved_model"
     assert list(points)[:3] == ["01.encode", "01.pad_batch", "02.rnn_step"]
 
 
@@ -158,7 +177,8 @@ def test_student_versions_lock_the_checks_and_leave_the_exercises_open():
         nb = nbformat.read(student_versions() / path.name, as_version=4)
         graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
         answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
-        assert graded and len(graded) == len(answers), path.name
+        assert graded, path.name
+        assert len(graded) == len(answers) or (path == NB09 and not answers), path.name  # 09 checks a file
         assert all(c.metadata.get("editable") is False and c.metadata.get("deletable") is False for c in graded)
         assert all(c.metadata.get("editable", True) for c in answers)
         assert not any("HIDDEN TESTS" in c.source or "_graders_checks" in c.source for c in nb.cells), path.name

@@ -2,8 +2,8 @@
 
 One module per command (or pair of commands), each with the builder of its
 parser beside the function it runs: :mod:`.train` (``train``, ``demo``),
-:mod:`.sample`, :mod:`.evaluate`, :mod:`.prepare` (``prepare``,
-``download``), :mod:`.export` and :mod:`.course` (``student``, ``grade``).
+:mod:`.sample`, :mod:`.evaluate`, :mod:`.prepare`, :mod:`.download`,
+:mod:`.export` and :mod:`.course` (``student``, ``grade``).
 The flags of ``train`` and ``demo`` (and the data flags of ``prepare`` and
 ``evaluate``) are built from the fields of the configs in
 :mod:`charrnn.config` by :mod:`.flags`: the flag is the field name with
@@ -21,7 +21,7 @@ import warnings
 
 from .. import __version__
 from ..errors import CharRNNError
-from . import course, evaluate, export, prepare, sample, train
+from . import course, download, evaluate, export, prepare, sample, train
 from .flags import config_from_args
 from .train import DEMO_STEPS
 from .train import _training_corpora as _training_corpora  # tests read the corpora `train` reads
@@ -33,11 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``charrnn`` parser, one small builder per command (the tests and
     the docs read it too)."""
     parser = argparse.ArgumentParser(prog="charrnn", description=(
-        "Character-level RNN language models on arXiv titles + abstracts."))
+        "Character-level RNN language models on arXiv titles + abstracts, or on any text of your own."))
     parser.add_argument("--version", action="version", version=f"charrnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     prepare.add_prepare_parser(sub)
-    prepare.add_download_parser(sub)
+    download.add_download_parser(sub)
     train.add_train_parser(sub, "train")
     train.add_train_parser(sub, "demo")
     sample.add_sample_parser(sub)

@@ -28,7 +28,8 @@ def add_evaluate_parser(sub) -> None:
         ", beside the bits/char of gzip, bz2 and xz on the same text; --word-temperatures adds the "
         "share of generated words found in the training text"))
     p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint to evaluate")
-    add_config_flags(p, DataConfig, only=("data", "categories", "limit", "val_fraction", "batch_size"))
+    add_config_flags(p, DataConfig, only=("data", "text_records", "categories", "limit", "val_fraction",
+                                          "batch_size"))
     p.add_argument("--split", choices=("all", "val", "train"), default="all",
                    help=with_default("which records of the file: all, or the train/val split by "
                                      "hashed id (--val-fraction)", "all"))
@@ -60,7 +61,8 @@ def cmd_evaluate(args) -> None:
         _evaluate_prepared(args, config, model, vocab)
         return
     stats = ReadStats()
-    records = load_records(config.data, categories=config.category_list, limit=config.limit, stats=stats)
+    records = load_records(config.data, categories=config.category_list, limit=config.limit, stats=stats,
+                           text_records=config.text_records)
     reference = records  # the text the word check compares against
     if args.split != "all":
         train, val = split_records(records, config.val_fraction)

@@ -16,14 +16,14 @@ from ..batches import make_batches
 from ..checkpoint import load_checkpoint, resume_problem
 from ..config import DataConfig, ModelConfig, TrainConfig
 from ..corpus import Corpora, load_corpora
-from ..data import same_file
+from ..data import is_plain_text, same_file
 from ..devices import device_to_resume_on, pick_device
 from ..errors import CheckpointError
 from ..metrics import evaluate
 from ..model import CharRNN
 from ..sample import generate_batch
 from ..scale.distributed import BACKENDS, init_distributed
-from ..scale.prepared import prepared_corpora
+from ..scale.prepared import prepared_corpora, read_meta
 from ..training import Trainer
 from ..vocab import CharVocab
 from .flags import add_config_flags, check_out, config_from_args, typed_flags
@@ -34,7 +34,7 @@ DEMO_DEFAULTS = {"steps": DEMO_STEPS}  # demo's own defaults, over TrainConfig's
 # so `make demo` works every time and the next steps it prints name one path.
 DEFAULT_OUT = {"train": "runs/charrnn-<cell>-<YYYYmmdd-HHMMSS>.pt", "demo": "runs/demo.pt"}
 # Read at prepare time: a prepared directory already holds their outcome.
-PREPARED_FIXED = ("categories", "limit", "sample", "val_fraction", "min_freq")
+PREPARED_FIXED = ("categories", "limit", "sample", "val_fraction", "min_freq", "text_records")
 FINAL_EVAL_BATCHES = 200  # cap on the closing evaluation of a (large) prepared split
 # The flag groups of `train` and `demo`: one per config.
 CONFIG_GROUPS = (
@@ -46,11 +46,13 @@ NEXT_STEPS = """\
 Next steps (after `source .venv/bin/activate` when you used make)
   make lab                      open the notebooks in JupyterLab (notebooks/)
   python -m charrnn sample --checkpoint {ckpt} --prefix "We propose" --temperature 0.8
-  Real arXiv data: download the Kaggle snapshot (arxiv-metadata-oai-snapshot.json or the .zip)
-  from https://www.kaggle.com/datasets/Cornell-University/arxiv, then
-    python -m charrnn prepare arxiv.zip --out data/arxiv-small.jsonl --categories cs.LG --sample 20000
-    python -m charrnn train --data data/arxiv-small.jsonl --cell lstm --num-layers 2 --hidden-size 512 \\
-        --steps 5000 --out runs/arxiv.pt
+  notebooks/09_train_your_own.ipynb   the capstone: your own model on text you choose
+  Real arXiv text, no account needed (arXiv's OAI-PMH interface; a few minutes):
+    python -m charrnn download --source oai --set cs --limit 20000 --out data/oai-cs.jsonl
+    python -m charrnn train --data data/oai-cs.jsonl --hidden-size 256 --steps 3000 --out runs/oai-cs.pt
+  Your own text (a record per paragraph; --text-records lines for one per line):
+    python -m charrnn train --data my_book.txt --out runs/my_book.pt
+  The whole arXiv snapshot (Kaggle account): python -m charrnn download --dir data/
   Run `python -m charrnn train --help` for every option."""
 
 
@@ -138,7 +140,7 @@ def _train(args, ctx, ckpt, configs) -> int:
 # ------------------------------------------------------------------ the data
 def _training_corpora(config: DataConfig, args, saved_vocab: CharVocab | None) -> Corpora:
     """``(train corpus, val corpus or None, vocab, summary line)`` from a
-    JSON-lines file (the embedded corpus by default, read by
+    JSON-lines or plain-text file (the embedded corpus by default, read by
     :func:`charrnn.corpus.load_corpora`) or a prepared directory."""
     if config.data is not None and Path(config.data).is_dir():
         return _prepared_corpora(config, args, saved_vocab)
@@ -221,13 +223,22 @@ def _report_training(args, trainer, history, out: Path, val_data, data_config: D
         cap = FINAL_EVAL_BATCHES if prepared else None
         print(f"validation{f' (first {cap} batches)' if cap else ''}: "
               f"{evaluate(trainer.model, val_data, max_batches=cap)}")
-    _print_samples(trainer.model, trainer.vocab, data_config.seed)
+    _print_samples(trainer.model, trainer.vocab, data_config.seed, _record_kind(data_config))
     if args.command == "demo":
         print("\n" + NEXT_STEPS.format(ckpt=out))
 
 
-def _print_samples(model, vocab, seed: int, length: int = 240) -> None:
-    print("\nSamples (each starts a new record: title ; abstract)")
+def _record_kind(config: DataConfig) -> str:
+    """What a record of the run's data is, for the samples' heading."""
+    if config.data is not None and Path(config.data).is_dir():
+        text_records = read_meta(config.data)["settings"].get("text_records")
+    else:
+        text_records = config.text_records if config.data is not None and is_plain_text(config.data) else None
+    return {"paragraphs": "a paragraph", "lines": "a line"}.get(text_records, "title ; abstract")
+
+
+def _print_samples(model, vocab, seed: int, record_kind: str = "title ; abstract", length: int = 240) -> None:
+    print(f"\nSamples (each starts a new record: {record_kind})")
     for label, temperature in (("greedy", 0.0), ("temperature 0.5", 0.5), ("temperature 1.0", 1.0)):
         text = generate_batch(model, vocab, "", 1, length, temperature, seed=seed)[0]
-        print(f"  [{label}] {text}")
+        print(f"  [{label}] " + text.replace("\n", "\n    "))  # a text's own lines, indented under it

@@ -8,6 +8,9 @@ command). Whether credentials exist is the client's decision, not ours: it
 knows every way Kaggle signs in today. When the client is missing, broken or
 finds no credentials, this module says exactly what to set up instead of
 failing somewhere inside the client.
+
+Without a Kaggle account, :mod:`.harvest` gets records from arXiv itself
+(``charrnn download --source oai``): one subject or date range at a time.
 """
 
 from __future__ import annotations
@@ -41,7 +44,10 @@ def setup_steps(problem: str) -> str:
             "       or `kaggle auth login`; a legacy ~/.kaggle/kaggle.json (or KAGGLE_USERNAME and\n"
             "       KAGGLE_KEY) works too\n"
             f"Or download it by hand from {PAGE} (the 'Download' button) and run\n"
-            "  python -m charrnn prepare arxiv.zip --out data/arxiv")
+            "  python -m charrnn prepare arxiv.zip --out data/arxiv\n"
+            "Or, with no account, harvest one subject from arXiv itself (slower, resumable):\n"
+            f"  pip install '{DISTRIBUTION}[oai]' && python -m charrnn download --source oai --set cs "
+            "--limit 20000 --out data/oai-cs.jsonl")
 
 
 def _python_client():

@@ -103,6 +103,9 @@ SUMMARIES = {
     "08_origin_bugs_training_and_sampling":
         "Part two: the mistakes in the training loop and in text generation, from clipping that never "
         "clips to a temperature of zero.",
+    "09_train_your_own":
+        "The capstone: your own model on text you choose (the embedded corpus, real arXiv records "
+        "harvested without an account, or a .txt of your own), judged against counting models and xz.",
 }
 
 

@@ -13,7 +13,7 @@ expected and what came back: a student should be able to fix the function
 from the message alone, without reading these files.
 
 One module per notebook holds that notebook's checks (``nb01_data`` ...
-``nb06_surprisal``); :mod:`.common` holds what they share: the error, the
+``nb06_surprisal``, ``nb09_capstone``); :mod:`.common` holds what they share: the error, the
 shortcuts each exercise refuses while the student's function runs, and the
 one wording of each failure several checks report. Notebooks import this
 package (``from charrnn.course import checks``) and need not know the split.
@@ -29,7 +29,8 @@ from .nb03_language_model import check_char_model, check_lstm_step, check_masked
 from .nb04_training import check_tbptt_step, check_train_step
 from .nb05_sampling import check_temperature_probs, check_top_p_probs
 from .nb06_surprisal import check_surprisal_bits
+from .nb09_capstone import check_saved_model
 
 __all__ = ["SHORTCUTS", "ExerciseError", "check_char_model", "check_encode", "check_lstm_step", "check_masked_loss",
-           "check_pad_batch", "check_rnn_step", "check_surprisal_bits", "check_tbptt_step", "check_temperature_probs",
-           "check_top_p_probs", "check_train_step", "refusing_shortcuts"]
+           "check_pad_batch", "check_rnn_step", "check_saved_model", "check_surprisal_bits", "check_tbptt_step",
+           "check_temperature_probs", "check_top_p_probs", "check_train_step", "refusing_shortcuts"]

@@ -1,4 +1,4 @@
-"""A prepared dataset: the whole arXiv snapshot encoded once, on disk.
+"""A prepared dataset: the whole arXiv snapshot (or a large text) encoded once, on disk.
 
 ``prepare`` of a JSON-lines sample keeps everything in memory, which does
 not scale to the 4 GB Kaggle snapshot. :func:`prepare_dataset` streams the
@@ -35,9 +35,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ...batches import capped_validation
-from ...config import check_fraction, check_positive
+from ...config import check_fraction, check_positive, check_text_records
 from ...corpus import Corpora
-from ...data import existing_source
+from ...data import check_no_categories, existing_source
 from ...errors import CharRNNError
 from ...vocab import CharVocab
 from .layout import FORMAT, FORMAT_VERSION, META, SPLITS, VOCAB
@@ -52,9 +52,12 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "META", "SPLITS", "VOCAB", "MappedIds", "
 def prepare_dataset(source: str | os.PathLike, out_dir: str | os.PathLike,
                     categories: Sequence[str] | None = None, limit: int | None = None,
                     val_fraction: float = 0.01, min_freq: int = 1, progress: bool = True,
-                    overwrite: bool = False) -> dict:
+                    overwrite: bool = False, text_records: str = "paragraphs") -> dict:
     """Stream an arXiv JSON-lines file (the Kaggle snapshot, its ``.zip``, a
-    ``.jsonl`` or ``.gz``) into a prepared directory; returns its meta dict.
+    ``.jsonl`` or ``.gz``) or a plain-text file (``.txt``/``.md``, or a
+    ``.gz`` of one; its paragraphs or lines are the records, as
+    ``text_records`` says: :func:`~charrnn.data.iter_text_records`) into a
+    prepared directory; returns its meta dict.
 
     Records are filtered (``categories``, as in :func:`~charrnn.load_records`),
     cut at ``limit`` usable records, formatted with
@@ -75,23 +78,26 @@ def prepare_dataset(source: str | os.PathLike, out_dir: str | os.PathLike,
     that the next run moves back into place.
     """
     source, out_dir = Path(source), Path(out_dir)
-    _check_prepare_args(source, val_fraction, min_freq, limit)
     wanted = [c.strip() for c in categories or [] if c.strip()]
+    _check_prepare_args(source, val_fraction, min_freq, limit, wanted, text_records)
     with replacing(out_dir, source, overwrite) as work:
-        meta = build(source, work, wanted, limit, val_fraction, min_freq, progress)
+        meta = build(source, work, wanted, limit, val_fraction, min_freq, progress, text_records)
     return meta
 
 
-def _check_prepare_args(source: Path, val_fraction: float, min_freq: int, limit: int | None) -> None:
+def _check_prepare_args(source: Path, val_fraction: float, min_freq: int, limit: int | None,
+                        categories: list[str], text_records: str) -> None:
     """Every argument, before the lock is taken or anything is written."""
     existing_source(source)
+    check_no_categories(source, categories)
+    check_text_records(text_records)
     check_fraction("val_fraction", val_fraction)
     check_positive("min_freq", min_freq)
     check_positive("limit", limit, none_allowed=True)
 
 
 def prepared_corpora(directory: str | os.PathLike, vocab: CharVocab | None = None) -> Corpora:
-    """What :func:`charrnn.corpus.load_corpora` gives for a JSON file, for a
+    """What :func:`charrnn.corpus.load_corpora` gives for a file of records, for a
     directory written by ``prepare``: its training and validation splits
     (memory-mapped, no validation split when it was prepared with
     ``val_fraction=0``), its vocabulary, and a summary. ``vocab`` is a

@@ -1,4 +1,4 @@
-"""Writing a prepared dataset: one pass over the JSON, one over the ids.
+"""Writing a prepared dataset: one pass over the JSON (or text), one over the ids.
 
 Why two passes over the ids but one over the JSON: the vocabulary (and so
 every final id) is only known once every character has been counted, and
@@ -153,15 +153,16 @@ class _Encoder:
 
 
 def _read_pass(path: Path, work: Path, categories, limit, val_fraction, stats: ReadStats,
-               progress: bool):
-    """The one pass over the JSON: parse, filter, format, split, encode."""
+               progress: bool, text_records: str = "paragraphs"):
+    """The one pass over the source: parse (JSON lines, or paragraphs or
+    lines of a text), filter, format, split, encode."""
     encoder = _Encoder()
     writers = {split: _SplitWriter(work / f"{split}.provisional", encoder) for split in SPLITS}
     split = HashSplit(val_fraction)
     bar = tqdm(total=_stream_size(path), unit="B", unit_scale=True, unit_divisor=1024,
                disable=not progress, desc=f"prepare {path.name}")
     try:
-        for record in iter_records(path, categories, stats, allow_array=False):
+        for record in iter_records(path, categories, stats, allow_array=False, text_records=text_records):
             writers[split.assign(record)].add(format_record(record))
             if stats.bytes_read - bar.n >= 1 << 22:
                 bar.update(stats.bytes_read - bar.n)
@@ -227,12 +228,14 @@ def _write_json(path: Path, obj: dict) -> None:
         f.write("\n")
 
 
-def build(source: Path, work: Path, wanted: list[str], limit, val_fraction, min_freq, progress) -> dict:
+def build(source: Path, work: Path, wanted: list[str], limit, val_fraction, min_freq, progress,
+          text_records: str = "paragraphs") -> dict:
     """Every file of the dataset into the empty directory ``work``,
     ``meta.json`` last; returns the meta. Arguments as for
     :func:`~charrnn.scale.prepared.prepare_dataset`, already checked."""
     stats = ReadStats()
-    encoder, offsets, move = _read_pass(source, work, wanted, limit, val_fraction, stats, progress)
+    encoder, offsets, move = _read_pass(source, work, wanted, limit, val_fraction, stats, progress,
+                                        text_records)
     if stats.records == 0:
         raise stats.nothing_usable(wanted)
     vocab, table, unknown, cut = _final_table(encoder, min_freq)
@@ -242,7 +245,7 @@ def build(source: Path, work: Path, wanted: list[str], limit, val_fraction, min_
     meta = {
         **_meta_header(source),
         "settings": {"categories": wanted or None, "limit": limit, "val_fraction": val_fraction,
-                     "min_freq": min_freq},
+                     "min_freq": min_freq, "text_records": stats.text_records},
         "lines": stats.lines, "malformed_lines": stats.malformed,
         "first_malformed_line": stats.first_bad_line, "filtered_out": stats.filtered_out,
         "long_lines": stats.too_long, "max_line_bytes": MAX_LINE_BYTES,
