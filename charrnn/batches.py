@@ -65,16 +65,22 @@ class EncodedCorpus:
 
     @classmethod
     def from_texts(cls, texts: Iterable[str], vocab: CharVocab) -> EncodedCorpus:
-        """Encode every text as ``<bos>`` text ``<eos>``, back to back."""
-        arrays = [vocab.encode_array(t, add_bos=True, add_eos=True) for t in texts]
+        """Encode every text as ``<bos>`` text ``<eos>``, back to back.
+
+        Each text is cut down to the small integer dtype as soon as it is
+        encoded, so a 100 MB text costs about one byte per character here,
+        not the eight of the int64 ids that encoding returns."""
+        dtype = np.uint8 if len(vocab) <= 256 else np.int32
+        arrays, unknown = [], 0
+        for text in texts:
+            ids = vocab.encode_array(text, add_bos=True, add_eos=True)
+            unknown += int((ids == UNK_ID).sum())
+            arrays.append(ids.astype(dtype))
         if not arrays:
             raise DataError("no texts to encode")
         lengths = np.array([len(a) for a in arrays], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
-        joined = np.concatenate(arrays)
-        # Small integer dtype: the snapshot is billions of characters.
-        ids = joined.astype(np.uint8 if len(vocab) <= 256 else np.int32)
-        return cls(torch.from_numpy(ids), torch.from_numpy(offsets), int((joined == UNK_ID).sum()))
+        return cls(torch.from_numpy(np.concatenate(arrays)), torch.from_numpy(offsets), unknown)
 
     def __len__(self) -> int:
         """The number of records."""

@@ -207,7 +207,9 @@ def test_student_copies_carry_nothing_but_the_text():
         text = sum(len(c.source.encode("utf-8")) for c in nb.cells)
         size = path.stat().st_size
         assert size < 1.15 * text + 3000, f"{path.name}: {size} bytes for {text} bytes of text"
-        assert size < 30_000, f"{path.name}: a student copy of {size} bytes; keep each under 30 KB"
+        # the ratio above catches stored outputs; this cap, notebook 04's text (27 KB) and a margin, catches
+        # a notebook grown past what one session can teach
+        assert size < 35_000, f"{path.name}: a student copy of {size} bytes; keep each under 35 KB"
         json.loads(path.read_text(encoding="utf-8"))  # plain JSON a student's Jupyter opens
 
 
