@@ -112,3 +112,14 @@ def test_softmax_without_the_log_is_named_by_its_negative_loss():
     with pytest.raises(ExerciseError, match="the loss is negative") as e:
         check_masked_loss(probabilities)
     assert_no_solution_code(str(e.value))
+
+
+def test_a_masked_sum_over_every_position_is_not_called_the_mean_over_every_position():
+    """Dividing the masked sum by mask.numel() is its own mistake: the hint
+    must not claim the answer matches the plain mean, pads included."""
+    with pytest.raises(ExerciseError) as e:
+        check_masked_loss(lambda logits, targets, pad_id: -(logits.log_softmax(-1).gather(
+            -1, targets[..., None]).squeeze(-1) * (targets != pad_id)).sum() / targets.numel())
+    msg = str(e.value)
+    assert "still counted in the denominator" in msg and "mean over every position" not in msg
+    assert_no_solution_code(msg)

@@ -53,7 +53,9 @@ def _masked_loss_hint(got: torch.Tensor, logits: torch.Tensor, targets: torch.Te
                          "divided by?")
     candidates = [
         (nll.mean(), average_over_pads),
-        ((nll * mask).sum() / mask.numel(), average_over_pads),
+        ((nll * mask).sum() / mask.numel(), "it matches the sum over the real characters divided by the number "
+         "of every position, pads included: the pads are left out of the sum but still counted in the "
+         "denominator. What should the sum be divided by?"),
         ((nll * mask).sum(), "it matches the sum over the non-pad targets. The loss is a mean: divide by their "
                              "number."),
         (_mean_of_row_means(nll, mask, targets.shape), "it matches the mean of the per-row means: a row with "
