@@ -16,6 +16,8 @@ from unittest import mock
 
 import torch
 
+from . import display
+
 # True only inside nbgrader's hidden re-check (see charrnn.course.nbgrader_course._hidden_recheck): a check
 # may then ask for what only a handed-in homework has (notebook 09: a model of the student's own text),
 # while the same cell still runs as shipped in the notebook.
@@ -24,6 +26,12 @@ GRADING = False
 
 class ExerciseError(AssertionError):
     """A student's exercise function gave a wrong answer (or none yet)."""
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for this error in a notebook: the message and
+        its hint, not the check's code (:mod:`.display`). Plain Python
+        ignores this and prints the whole traceback."""
+        return display.render(self)
 
 
 def _keeps_random_state(check: Callable) -> Callable:
@@ -64,6 +72,18 @@ SHORTCUTS: dict[str, tuple[tuple[str, str], ...]] = {
                    ("charrnn", "train_step")),
     "lstm_step": (("torch.nn", "LSTM.forward"), ("torch.nn", "LSTMCell.forward"), ("torch.nn", "GRUCell.forward"),
                   ("torch", "lstm_cell")),
+    "rnn_backward": (("torch.autograd", "grad"), ("torch.autograd", "backward"), ("torch", "Tensor.backward"),
+                     ("torch.func", "grad"), ("torch.func", "vjp")),
+    # notebooks 07 and 08: the origin notebook's bugs, fixed by hand
+    "training_windows": (("charrnn.batches", "WindowBatches.eval_batches"), ("charrnn.batches", "WindowBatches.batch")),
+    "build_stoi": (("charrnn.vocab", "CharVocab.__init__"), ("charrnn.vocab", "CharVocab.from_texts")),
+    "frame_record": (("charrnn.vocab", "CharVocab.encode"), ("charrnn.vocab", "CharVocab.encode_array")),
+    "clip_gradients": (("torch.nn.utils", "clip_grad_norm_"), ("torch.nn.utils.clip_grad", "clip_grad_norm_"),
+                       ("torch.nn.utils", "clip_grad_norm")),
+    "epoch_mean": (("charrnn.metrics", "evaluate"), ("charrnn", "evaluate"), ("numpy", "average"),
+                   ("statistics", "fmean")),
+    "greedy_carrying_state": (("charrnn", "generate"), ("charrnn", "generate_batch"),
+                              ("charrnn.sample", "stream_batch")),
 }
 
 
