@@ -36,8 +36,27 @@ from .nb07_origin_data import check_build_stoi, check_frame_record, check_traini
 from .nb08_origin_training import check_clip_gradients, check_epoch_mean, check_greedy_carrying_state
 from .nb09_capstone import check_saved_model
 
-__all__ = ["SHORTCUTS", "ExerciseError", "check_build_stoi", "check_char_model", "check_clip_gradients",
-           "check_encode", "check_epoch_mean", "check_frame_record", "check_greedy_carrying_state", "check_lstm_step",
-           "check_masked_loss", "check_pad_batch", "check_rnn_backward", "check_rnn_step", "check_saved_model",
-           "check_surprisal_bits", "check_tbptt_step", "check_temperature_probs", "check_top_p_probs",
-           "check_train_step", "check_training_windows", "refusing_shortcuts"]
+__all__ = [
+    "SHORTCUTS",
+    "ExerciseError",
+    "check_build_stoi",
+    "check_char_model",
+    "check_clip_gradients",
+    "check_encode",
+    "check_epoch_mean",
+    "check_frame_record",
+    "check_greedy_carrying_state",
+    "check_lstm_step",
+    "check_masked_loss",
+    "check_pad_batch",
+    "check_rnn_backward",
+    "check_rnn_step",
+    "check_saved_model",
+    "check_surprisal_bits",
+    "check_tbptt_step",
+    "check_temperature_probs",
+    "check_top_p_probs",
+    "check_train_step",
+    "check_training_windows",
+    "refusing_shortcuts",
+]
