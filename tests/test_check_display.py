@@ -29,9 +29,17 @@ def one_too_far(text, stoi):
     return ids
 
 
+def right_decode(ids, itos):
+    return "".join(itos[i] for i in ids if i >= 4)
+
+
+def right_lost(text, stoi, itos):
+    return sorted({c for c in text if c not in stoi})
+
+
 def rendered(func) -> str:
     with pytest.raises(ExerciseError) as info:
-        check_encode(func)
+        check_encode(func, right_decode, right_lost)
     lines = info.value._render_traceback_()
     assert isinstance(lines, list) and all(isinstance(line, str) for line in lines)
     return "\n".join(lines)
@@ -76,7 +84,7 @@ def test_a_call_with_the_wrong_arguments_has_no_frames_of_the_student_to_show():
 
 def test_the_students_frames_are_a_new_chain():
     with pytest.raises(ExerciseError) as info:
-        check_encode(one_too_far)
+        check_encode(one_too_far, right_decode, right_lost)
     cause = info.value.__cause__
     before = traceback.extract_tb(cause.__traceback__)
     kept = traceback.extract_tb(display.students_frames(cause.__traceback__))
@@ -94,7 +102,7 @@ def test_a_failing_rendering_still_shows_the_message(monkeypatch):
 
 def test_plain_python_keeps_the_whole_traceback():
     with pytest.raises(ExerciseError, match="Which special token") as info:
-        check_encode(wrong_ids)
+        check_encode(wrong_ids, right_decode, right_lost)
     whole = "".join(traceback.format_exception(info.value))
     assert "nb01_data.py" in whole  # pytest, scripts and tracebacks print as Python always did
     assert isinstance(info.value, AssertionError)
@@ -103,9 +111,9 @@ def test_plain_python_keeps_the_whole_traceback():
 # ------------------------------------------------------------ in a real kernel
 KERNEL_CELLS = [
     "from charrnn.course import checks\n"
-    + "\n\n".join(inspect.getsource(f) for f in (wrong_ids, one_too_far)),
-    "checks.check_encode(wrong_ids)",
-    "checks.check_encode(one_too_far)",
+    + "\n\n".join(inspect.getsource(f) for f in (wrong_ids, one_too_far, right_decode, right_lost)),
+    "checks.check_encode(wrong_ids, right_decode, right_lost)",
+    "checks.check_encode(one_too_far, right_decode, right_lost)",
     "print('a later cell')",
 ]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -5,6 +5,7 @@ keeps no solution and no output."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -22,42 +23,108 @@ NB01 = NOTEBOOKS / "01_data_and_tokenization.ipynb"
 
 
 # ------------------------------------------------------------------ checks
+def hand_encode(text, stoi):
+    return [stoi.get(c, stoi["<unk>"]) for c in text]
+
+
+def hand_decode(ids, itos):
+    return "".join(itos[i] for i in ids if i >= 4)
+
+
+def hand_lost(text, stoi, itos):
+    return sorted(set(text) - set(hand_decode(hand_encode(text, stoi), itos)))
+
+
 def library_encode(text, stoi):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # unknown characters are part of the test
         return charrnn.CharVocab([c for c in stoi if len(c) == 1]).encode(text)
 
 
+def check_encode_with(encode=hand_encode, decode=hand_decode, lost_chars=hand_lost) -> str:
+    """The failure message of check_encode with one of the three functions replaced."""
+    with pytest.raises(ExerciseError) as e:
+        check_encode(encode, decode, lost_chars)
+    return str(e.value)
+
+
 def test_checks_refuse_the_library_version():
     with pytest.raises(ExerciseError, match="would do this exercise for you"):
-        check_encode(library_encode)
+        check_encode(library_encode, hand_decode, hand_lost)
     with pytest.raises(ExerciseError, match="charrnn.batches.pad_sequences, which would do this exercise"):
         check_pad_batch(lambda seqs, pad_id: charrnn.batches.pad_sequences(seqs, pad_id=pad_id))
 
 
-def test_encode_without_unk_is_rejected_with_a_hint():
-    with pytest.raises(ExerciseError) as e:
-        check_encode(lambda text, stoi: [stoi[c] for c in text])
-    msg = str(e.value)
-    assert "raised KeyError" in msg and "never saw" in msg and "stoi =" in msg
+def test_the_hand_written_encode_decode_and_lost_chars_pass(capsys):
+    check_encode(hand_encode, hand_decode, hand_lost)
+    check_encode(lambda t, s: torch.tensor(hand_encode(t, s)), hand_decode,  # a tensor of ids is accepted
+                 lambda t, s, i: "".join(c for c in dict.fromkeys(t) if c not in s))  # so is a string, any order
+    assert capsys.readouterr().out.count("✓ encode, decode and lost_chars are correct") == 2
+
+
+def _to_special_names(text, stoi):
+    """Reads a spelled-out "<unk>" in a text as the token <unk>."""
+    pieces = re.split(r"(<pad>|<bos>|<eos>|<unk>)", text)
+    return [i for piece in pieces for i in ([stoi[piece]] if piece in stoi else hand_encode(piece, stoi))]
+
+
+def _names_replaced(ids, itos):
+    text = "".join(itos[i] for i in ids)
+    for name in ("<pad>", "<bos>", "<eos>", "<unk>"):
+        text = text.replace(name, "")
+    return text
+
+
+@pytest.mark.parametrize("wrong, needles", [
+    (dict(encode=lambda t, s: [s[c] for c in t]), ["raised KeyError", "never saw", "stoi ="]),
+    (dict(encode=lambda t, s: [s[c] for c in t if c in s]), ["'!' left no id at all", "keeps its place"]),
+    (dict(encode=lambda t, s: [s.get(c, 0) for c in t]), ["became id 0 ('<pad>')", "Which special token"]),
+    (dict(encode=lambda t, s: [1, *hand_encode(t, s), 2]), ["no <bos>/<eos>", "needs 3 ids, not 5"]),
+    (dict(encode=lambda t, s: t), ["(the characters themselves); expected a list of integer ids"]),
+    (dict(encode=lambda t, s: list(t)), ["(the characters themselves); expected a list of integer ids"]),
+    (dict(encode=lambda t, s: [s.setdefault(c, len(s)) for c in t]), ["changed stoi (it added '!')",
+                                                                       "fixed vocabulary"]),
+    (dict(encode=_to_special_names), ["spells out '<unk>'", "five ordinary characters"]),
+    (dict(encode=lambda t, s: [s.get(c.lower(), 3) for c in t]), ["The first difference is at character 0 ('T')"]),
+    (dict(decode=lambda ids, itos: "".join(itos[i] for i in ids)), ["shows '<bos>', '<eos>'", "not text"]),
+    (dict(decode=lambda ids, itos: "".join(itos[i] for i in ids if i >= 3)), ["shows '<unk>'"]),
+    (dict(decode=lambda ids, itos: "".join(itos[i] for i in ids if i > 4)), ["every ' ' (id 4) is missing",
+                                                                              "first ordinary character"]),
+    (dict(decode=_names_replaced), ["returned 'a  token'", "depends on its id"]),
+    (dict(decode=lambda ids, itos: "".join("?" if i == 3 else itos[i] for i in ids if i >= 3)),
+     ["shows '?' for <unk>", "leaves <unk> out"]),
+    (dict(decode=lambda ids, itos: [itos[i] for i in ids if i >= 4]), ["(list); expected the text, one string"]),
+    (dict(decode=lambda ids, itos: "".join(itos[i] for i in ids if i >= 4).upper()),
+     ["The texts first differ at character 0: 'A' where 'a' was expected"]),
+    (dict(lost_chars=lambda t, s, i: [c for c in t if c not in s]), ["each lost character once"]),
+    (dict(lost_chars=lambda t, s, i: [a for a, b in zip(t, hand_decode(hand_encode(t, s), i)) if a != b]),
+     ["character by character", "shorter"]),
+    (dict(lost_chars=lambda t, s, i: [3 for c in t if c not in s]), ["these look like ids"]),
+    (dict(lost_chars=lambda t, s, i: ["<unk>"] if set(t) - set(s) else []), ["<unk> is what the lost characters"]),
+    (dict(lost_chars=lambda t, s, i: [c for c in t if c not in s][:1]), ["'€' is not in the vocabulary"]),
+    (dict(lost_chars=lambda t, s, i: sorted(set(t) - set(s)) + ["a"]), ["'a' is in the vocabulary"]),
+    (dict(lost_chars=lambda t, s, i: hand_decode(hand_encode(t, s), i) == t), ["returned False; expected a list"]),
+], ids=["keyerror", "unknown-dropped", "unknown-as-pad", "bos-eos-added", "text-returned", "characters-returned",
+        "vocabulary-grown", "spelled-name-as-token", "unrecognised-encode", "names-shown", "unk-shown",
+        "space-dropped", "names-replaced-in-text", "placeholder-for-unk", "list-of-characters",
+        "unrecognised-decode", "lost-repeated", "lost-by-position", "lost-as-ids", "lost-as-unk", "lost-too-few",
+        "lost-too-many", "lost-a-bool"])
+def test_each_named_encode_mistake_gets_its_hint(wrong, needles):
+    msg = check_encode_with(**wrong)
+    for needle in needles:
+        assert needle in msg, msg
     assert_no_solution_code(msg)
 
 
-def test_encode_with_wrong_ids_names_input_expected_and_result():
-    with pytest.raises(ExerciseError) as e:
-        check_encode(lambda text, stoi: [stoi.get(c, 0) for c in text])  # <pad> instead of <unk>
-    msg = str(e.value)
-    assert "returned" in msg and "expected" in msg and "Which special token" in msg
-
-
-def test_encode_adding_bos_is_told_about_lengths():
-    with pytest.raises(ExerciseError, match="no <bos>/<eos> here"):
-        check_encode(lambda text, stoi: [1] + [stoi.get(c, 3) for c in text])
-
-
-def test_encode_returning_a_string_is_rejected():
-    with pytest.raises(ExerciseError, match="expected a list of integer ids"):
-        check_encode(lambda text, stoi: text)
+@pytest.mark.parametrize("wrong, refused", [
+    (dict(encode=library_encode), "encode called charrnn.vocab.CharVocab.encode"),
+    (dict(decode=lambda ids, itos: charrnn.CharVocab([c for c in itos if len(c) == 1]).decode(ids)),
+     "decode called charrnn.vocab.CharVocab.decode"),
+    (dict(lost_chars=lambda t, s, i: charrnn.CharVocab([c for c in s if len(c) == 1]).unknown_chars(t)),
+     "lost_chars called charrnn.vocab.CharVocab.unknown_chars"),
+])
+def test_each_of_the_three_is_refused_the_library_by_its_own_name(wrong, refused):
+    assert f"{refused}, which would do this exercise for you" in check_encode_with(**wrong)
 
 
 def hand_pad(seqs, pad_id):
@@ -92,10 +159,12 @@ def test_pad_batch_that_mutates_its_input_is_rejected():
 def test_not_implemented_says_so():
     def stub(*args):
         raise NotImplementedError("your turn")
-    for check in (check_encode, check_pad_batch):
+    for check, args in ((check_encode, (stub, stub, stub)), (check_pad_batch, (stub,))):
         with pytest.raises(ExerciseError, match="not implemented yet: replace the `raise NotImplementedError` "
                                                 "in the cell above"):
-            check(stub)
+            check(*args)
+    with pytest.raises(ExerciseError, match="decode is not implemented yet"):
+        check_encode(hand_encode, stub, stub)
 
 
 def test_exercise_error_is_an_assertion_error():
@@ -148,7 +217,7 @@ def test_student_version_of_notebook_01(tmp_path):
     for line in solution:
         assert line not in text, f"solution line leaked into the student version: {line}"
     assert "# BEGIN SOLUTION" not in text and "# END SOLUTION" not in text
-    assert text.count(STUB) == 2
+    assert text.count(STUB) == 4  # encode, decode, lost_chars; pad_batch
     code = [c for c in student.cells if c.cell_type == "code"]
     assert all(c.outputs == [] and c.execution_count is None for c in code)
     assert len(student.cells) == len(solved.cells)
@@ -219,26 +288,30 @@ NB02 = NOTEBOOKS / "02_rnn_cell_from_scratch.ipynb"
 # Two students who make a check pass from their own cell by changing a module
 # of the checks package, not the package itself: reloading the package alone
 # would import the changed module again as it is.
-_WRONG_STEP = "def rnn_step(x_t, h_prev, W_x, b_x, W_h, b_h):\n    return torch.tanh(x_t @ W_x + h_prev @ W_h)\n"
-_LIBRARY_STEP = ("def rnn_step(x_t, h_prev, W_x, b_x, W_h, b_h):\n"
-                 "    cell = torch.nn.RNNCell(W_x.shape[1], W_x.shape[0])\n"
-                 "    with torch.no_grad():\n"
-                 "        for p, value in zip(cell.parameters(), (W_x, W_h, b_x, b_h)):\n"
-                 "            p.copy_(value)\n"
-                 "    return cell(x_t, h_prev)\n")
+_WRONG_LAYER = ("def rnn_layer(e, h0, W_x, b_x, W_h, b_h):\n"  # collects the state before each step
+                "    h = torch.zeros(e.shape[0], W_h.shape[0]) if h0 is None else h0\n"
+                "    output = []\n"
+                "    for t in range(e.shape[1]):\n"
+                "        output.append(h)\n"
+                "        h = torch.tanh(e[:, t] @ W_x.T + b_x + h @ W_h.T + b_h)\n"
+                "    return torch.stack(output, dim=1), h\n")
+_LIBRARY_LAYER = ("def rnn_layer(e, h0, W_x, b_x, W_h, b_h):\n"  # nn.RNN's own function, on the given weights
+                  "    h = torch.zeros(1, e.shape[0], W_h.shape[0]) if h0 is None else h0[None]\n"
+                  "    output, h_n = torch.rnn_tanh(e, h, [W_x, W_h, b_x, b_h], True, 1, 0.0, False, False, True)\n"
+                  "    return output, h_n[0]\n")
 TAMPERINGS = {
-    "the check replaced in its notebook's module": (_WRONG_STEP + (
+    "the check replaced in its notebook's module": (_WRONG_LAYER + (
         "import charrnn.course.checks.nb02_rnn_cell\n"
-        "charrnn.course.checks.nb02_rnn_cell.check_rnn_step = lambda f: print('✓ rnn_step is correct')\n"
-        "checks.check_rnn_step = charrnn.course.checks.nb02_rnn_cell.check_rnn_step\n"),
-        "shapes cannot be multiplied"),
-    "the shared _call replaced, so the library shortcut is no longer refused": (_LIBRARY_STEP + (
+        "charrnn.course.checks.nb02_rnn_cell.check_rnn_layer = lambda f: print('✓ rnn_layer is correct')\n"
+        "checks.check_rnn_layer = charrnn.course.checks.nb02_rnn_cell.check_rnn_layer\n"),
+        "one step behind"),
+    "the shared _call replaced, so the library shortcut is no longer refused": (_LIBRARY_LAYER + (
         "import charrnn.course.checks.common\n"
         "def _call(name, func, *args, **kwargs):\n"
         "    return func(*args)\n"
         "charrnn.course.checks.common._call = _call\n"
         "charrnn.course.checks.nb02_rnn_cell._call = _call\n"),
-        "torch.nn.RNNCell, which would do this exercise"),
+        "torch.rnn_tanh, which would do this exercise"),
 }
 
 _GRADE_IN_A_FRESH_KERNEL = '''
@@ -275,12 +348,12 @@ def test_a_check_changed_inside_the_checks_package_still_fails_the_hidden_rechec
     import subprocess
     import sys
 
-    cell = _graded_check_cell(NB02, "checks.check_rnn_step(")
+    cell = _graded_check_cell(NB02, "checks.check_rnn_layer(")
     assert "### BEGIN HIDDEN TESTS" in cell
     run = subprocess.run([sys.executable, "-c", _GRADE_IN_A_FRESH_KERNEL, tampering, cell],
                          capture_output=True, text=True, check=True, timeout=300)
     visible, *_, last = run.stdout.strip().splitlines()
-    assert visible.startswith("✓ rnn_step is correct")  # the tampering fooled the check the student sees
+    assert visible.startswith("✓ rnn_layer is correct")  # the tampering fooled the check the student sees
     failed = json.loads(last)["failed"]
     assert failed is not None and failed.startswith("ExerciseError: ")
     assert reason in failed
@@ -295,7 +368,7 @@ def test_the_hidden_recheck_reloads_every_module_of_the_checks_package_shared_on
     modules = _check_modules()
     assert set(modules) == {m.name for m in pkgutil.iter_modules(charrnn.course.checks.__path__)}
     assert modules[0] == "common" and len(modules) >= 7
-    cell = _graded_check_cell(NB02, "checks.check_rnn_step(")
+    cell = _graded_check_cell(NB02, "checks.check_rnn_layer(")
     hidden = cell[cell.index("### BEGIN HIDDEN TESTS"):]
     assert all(f'"{name}"' in hidden for name in modules)
     assert hidden.index("_importlib.reload(_importlib.import_module(") < hidden.index(

@@ -12,12 +12,12 @@ from helpers import assert_no_solution_code, student_check_cell_fails
 from charrnn.course.checks import ExerciseError, check_rnn_backward, nb02_rnn_cell
 
 
-def bptt(x, h0, h, W_h, dh, derivative="h_t", carry=True, carry_transposed=False, outer_transposed=False,
+def bptt(e, h0, h, W_h, dh, derivative="h_t", carry=True, carry_transposed=False, outer_transposed=False,
          add=True, W_h_reads="h_prev", dh0="one more step"):
     """A hand-written backward pass; each keyword puts one usual mistake in."""
-    T, H = x.shape[1], W_h.shape[0]
-    dW_x = x.new_zeros(x.shape[2], H) if outer_transposed else x.new_zeros(H, x.shape[2])
-    dW_h, db = torch.zeros_like(W_h), x.new_zeros(H)
+    T, H = e.shape[1], W_h.shape[0]
+    dW_x = e.new_zeros(e.shape[2], H) if outer_transposed else e.new_zeros(H, e.shape[2])
+    dW_h, db = torch.zeros_like(W_h), e.new_zeros(H)
     from_later = torch.zeros_like(h0)
     for t in range(T - 1, -1, -1):
         h_prev = h[:, t - 1] if t > 0 else h0
@@ -25,7 +25,7 @@ def bptt(x, h0, h, W_h, dh, derivative="h_t", carry=True, carry_transposed=False
         slope = {"h_t": 1 - h[:, t] ** 2, "none": 1.0, "h_prev": 1 - h_prev ** 2}[derivative]
         g = delta * slope
         read = h_prev if W_h_reads == "h_prev" else h[:, t]
-        step = ((x[:, t].T @ g, read.T @ g, g.sum(0)) if outer_transposed else (g.T @ x[:, t], g.T @ read, g.sum(0)))
+        step = ((e[:, t].T @ g, read.T @ g, g.sum(0)) if outer_transposed else (g.T @ e[:, t], g.T @ read, g.sum(0)))
         if add:
             dW_x, dW_h, db = dW_x + step[0], dW_h + step[1], db + step[2]
         else:
@@ -40,16 +40,16 @@ def test_the_right_gradients_pass(capsys):
 
 
 def test_a_list_and_a_gradient_computed_in_another_order_pass(capsys):
-    def batched(x, h0, h, W_h, dh):
+    def batched(e, h0, h, W_h, dh):
         # every delta first, then the weight gradients as sums over all steps at once
         deltas, from_later = [], torch.zeros_like(h0)
-        for t in reversed(range(x.shape[1])):
+        for t in reversed(range(e.shape[1])):
             g = (dh[:, t] + from_later) * (1 - h[:, t] ** 2)
             deltas.insert(0, g)
             from_later = g @ W_h
         g = torch.stack(deltas, dim=1)                           # (batch, time, hidden)
         h_prev = torch.cat([h0[:, None], h[:, :-1]], dim=1)
-        return [torch.einsum("bth,bte->he", g, x), g.sum((0, 1)), torch.einsum("bth,btk->hk", g, h_prev),
+        return [torch.einsum("bth,bte->he", g, e), g.sum((0, 1)), torch.einsum("bth,btk->hk", g, h_prev),
                 g.sum((0, 1)), from_later]
     check_rnn_backward(batched)
     assert "✓ rnn_backward is correct" in capsys.readouterr().out
@@ -65,7 +65,7 @@ def test_a_list_and_a_gradient_computed_in_another_order_pass(capsys):
     ({"dh0": "delta_1"}, "dh0 matches delta_1"),
 ])
 def test_each_usual_mistake_gets_its_hint(mistake, needle):
-    with pytest.raises(ExerciseError, match=r"rnn_backward\(x\(2, 4, 3\), h0") as info:
+    with pytest.raises(ExerciseError, match=r"rnn_backward\(e\(2, 4, 3\), h0") as info:
         check_rnn_backward(lambda *args: bptt(*args, **mistake))
     message = str(info.value)
     assert "expected" in message and "Hint: " in message and needle in message, message
@@ -73,11 +73,11 @@ def test_each_usual_mistake_gets_its_hint(mistake, needle):
 
 
 def test_only_the_last_step_gets_its_hint():
-    def last_step_only(x, h0, h, W_h, dh):
-        right = bptt(x, h0, h, W_h, dh)
+    def last_step_only(e, h0, h, W_h, dh):
+        right = bptt(e, h0, h, W_h, dh)
         g = dh[:, -1] * (1 - h[:, -1] ** 2)  # step T: nothing comes back from later steps
-        h_prev = h[:, -2] if x.shape[1] > 1 else h0
-        return g.T @ x[:, -1], g.sum(0), g.T @ h_prev, g.sum(0), right[4]
+        h_prev = h[:, -2] if e.shape[1] > 1 else h0
+        return g.T @ e[:, -1], g.sum(0), g.T @ h_prev, g.sum(0), right[4]
     with pytest.raises(ExerciseError, match="the contribution of the last step T alone") as info:
         check_rnn_backward(last_step_only)
     assert_no_solution_code(str(info.value))
@@ -101,9 +101,9 @@ def test_transposed_gradients_are_told_about_orientation():
 
 
 def test_a_shape_error_inside_gets_the_shapes_spelled_out():
-    def wrong_product(x, h0, h, W_h, dh):
+    def wrong_product(e, h0, h, W_h, dh):
         g = dh[:, -1]
-        return g @ x[:, -1], g, g, g, g  # (2, 5) @ (2, 3) cannot be multiplied
+        return g @ e[:, -1], g, g, g, g  # (2, 5) @ (2, 3) cannot be multiplied
     with pytest.raises(ExerciseError, match="raised RuntimeError") as info:
         check_rnn_backward(wrong_product)
     assert "(batch, input_size) = (2, 3)" in str(info.value) and "shape of every factor" in str(info.value)
@@ -111,8 +111,8 @@ def test_a_shape_error_inside_gets_the_shapes_spelled_out():
 
 
 def test_float32_accumulators_wrong_results_and_changed_inputs_are_reported():
-    def float32(x, h0, h, W_h, dh):
-        dW_x, *rest = bptt(x, h0, h, W_h, dh)
+    def float32(e, h0, h, W_h, dh):
+        dW_x, *rest = bptt(e, h0, h, W_h, dh)
         return (dW_x.float(), *rest)
     with pytest.raises(ExerciseError, match="returned dW_x as torch.float32") as info:
         check_rnn_backward(float32)
@@ -122,8 +122,8 @@ def test_float32_accumulators_wrong_results_and_changed_inputs_are_reported():
     with pytest.raises(ExerciseError, match=r"\[db_h\] returned shape"):
         check_rnn_backward(lambda *args: (*bptt(*args)[:3], torch.zeros(2, 5, dtype=torch.float64), bptt(*args)[4]))
 
-    def in_place(x, h0, h, W_h, dh):
-        out = bptt(x, h0, h, W_h, dh)
+    def in_place(e, h0, h, W_h, dh):
+        out = bptt(e, h0, h, W_h, dh)
         dh.zero_()  # e.g. the carried delta added into dh itself
         return out
     with pytest.raises(ExerciseError, match="changed its argument dh in place"):
@@ -135,20 +135,20 @@ def test_zero_dh0_is_named():
         check_rnn_backward(lambda *args: (*bptt(*args)[:4], torch.zeros_like(args[1])))
 
 
-def via_autograd(x, h0, h, W_h, dh, backward=False):
+def via_autograd(e, h0, h, W_h, dh, backward=False):
     """Autograd on a rebuilt forward pass: W_x and the biases are not given,
     but the pre-activations can be recovered from the states, so this would
     give the right answer if autograd were allowed."""
-    H, E = W_h.shape[0], x.shape[2]
-    W_x = x.new_zeros(H, E, requires_grad=True)
-    b = x.new_zeros(H, requires_grad=True)
+    H, E = W_h.shape[0], e.shape[2]
+    W_x = e.new_zeros(H, E, requires_grad=True)
+    b = e.new_zeros(H, requires_grad=True)
     W = W_h.clone().requires_grad_(True)
     start = h0.clone().requires_grad_(True)
     state, states = start, []
-    for t in range(x.shape[1]):
+    for t in range(e.shape[1]):
         h_prev = h[:, t - 1] if t > 0 else h0
-        rest = (torch.atanh(h[:, t]) - h_prev @ W_h.T).detach()  # x_t W_x^T + b_x + b_h, as numbers
-        state = torch.tanh(x[:, t] @ W_x.T + b + state @ W.T + rest)
+        rest = (torch.atanh(h[:, t]) - h_prev @ W_h.T).detach()  # e_t W_x^T + b_x + b_h, as numbers
+        state = torch.tanh(e[:, t] @ W_x.T + b + state @ W.T + rest)
         states.append(state)
     loss = (torch.stack(states, dim=1) * dh).sum()
     if backward:

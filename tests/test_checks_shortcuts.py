@@ -4,8 +4,6 @@ the refusal ends with the check."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,8 +11,6 @@ import torch.nn.functional as F
 import charrnn
 from charrnn.course import checks
 from charrnn.course.checks import ExerciseError
-
-LN2 = math.log(2)
 
 
 def hand_masked_loss(logits, targets, pad_id):
@@ -25,13 +21,21 @@ def hand_masked_loss(logits, targets, pad_id):
 
 SHORTCUTS = [
     ("encode", lambda: checks.check_encode(
-        lambda text, stoi: charrnn.CharVocab([c for c in stoi if len(c) == 1]).encode(text)), "CharVocab.encode"),
+        lambda text, stoi: charrnn.CharVocab([c for c in stoi if len(c) == 1]).encode(text), None, None),
+     "CharVocab.encode"),
+    ("encode", lambda: checks.check_encode(
+        lambda text, stoi: [stoi.get(c, 3) for c in text],
+        lambda ids, itos: charrnn.CharVocab([c for c in itos if len(c) == 1]).decode(ids), None), "CharVocab.decode"),
+    ("encode", lambda: checks.check_encode(
+        lambda text, stoi: [stoi.get(c, 3) for c in text], lambda ids, itos: "".join(itos[i] for i in ids if i > 3),
+        lambda text, stoi, itos: charrnn.CharVocab([c for c in stoi if len(c) == 1]).unknown_chars(text)),
+     "CharVocab.unknown_chars"),
     ("pad_batch", lambda: checks.check_pad_batch(
         lambda seqs, pad_id: charrnn.pad_sequences(seqs, pad_id=pad_id)), "pad_sequences"),
     ("pad_batch", lambda: checks.check_pad_batch(
         lambda seqs, pad_id: torch.nn.utils.rnn.pad_sequence([torch.as_tensor(s) for s in seqs], batch_first=True,
                                                              padding_value=pad_id)), "pad_sequence"),
-    ("rnn_step", lambda: checks.check_rnn_step(rnn_via_nn_rnncell), "RNNCell"),
+    ("rnn_layer", lambda: checks.check_rnn_layer(rnn_layer_via_nn_rnn), "torch.nn.RNN"),
     ("masked_loss", lambda: checks.check_masked_loss(
         lambda lg, t, p: F.cross_entropy(lg.flatten(0, 1), t.flatten(), ignore_index=p)), "cross_entropy"),
     ("masked_loss", lambda: checks.check_masked_loss(
@@ -43,8 +47,13 @@ SHORTCUTS = [
      "CrossEntropyLoss"),
     ("temperature_probs", lambda: checks.check_temperature_probs(
         lambda logits, tau: charrnn.next_char_probs(logits, temperature=tau)), "next_char_probs"),
-    ("surprisal_bits", lambda: checks.check_surprisal_bits(
-        lambda logits, t: F.cross_entropy(logits, t, reduction="none") / LN2), "cross_entropy"),
+    ("most_surprising", lambda: checks.check_most_surprising(lambda model, vocab, text, k: F.cross_entropy(
+        torch.zeros(1, 3), torch.tensor([0]), reduction="none")), "cross_entropy"),
+    ("count_parameters", lambda: checks.check_count_parameters(
+        lambda V, E, H: sum(p.numel() for layer in (torch.nn.Embedding(V, E), torch.nn.RNN(E, H), torch.nn.Linear(H, V))
+                            for p in layer.parameters())), "Module.__init__"),
+    ("temperature_probs", lambda: checks.check_temperature_probs(
+        lambda logits, tau: torch.softmax(logits / tau, -1)), "torch.softmax"),
     ("train_step", lambda: checks.check_train_step(train_step_via_trainer), "Trainer.train_step"),
     ("temperature_probs", lambda: checks.check_temperature_probs(
         lambda logits, tau: charrnn.sample.temperature_probs(logits, tau)), "charrnn.sample.temperature_probs"),
@@ -58,17 +67,19 @@ SHORTCUTS = [
         lambda *args: charrnn.training.train_step(*args)[0]), "charrnn.training.train_step"),
     ("train_step", lambda: checks.check_train_step(lambda *args: charrnn.train_step(*args)[0]), "charrnn.train_step"),
     ("tbptt_step", lambda: checks.check_tbptt_step(tbptt_step_via_library), "charrnn.training.train_step"),
-    ("surprisal_bits", lambda: checks.check_surprisal_bits(
-        lambda logits, t: charrnn.metrics.surprisal_bits(logits, t)), "charrnn.metrics.surprisal_bits"),
+    ("most_surprising", lambda: checks.check_most_surprising(
+        lambda model, vocab, text, k: charrnn.metrics.surprisal_bits(torch.zeros(1, 3), torch.tensor([0]))),
+     "charrnn.metrics.surprisal_bits"),
 ]
 
 
-def rnn_via_nn_rnncell(x_t, h_prev, W_x, b_x, W_h, b_h):
-    cell = torch.nn.RNNCell(W_x.shape[1], W_x.shape[0])
+def rnn_layer_via_nn_rnn(e, h0, W_x, b_x, W_h, b_h):
+    rnn = torch.nn.RNN(W_x.shape[1], W_x.shape[0], batch_first=True)
     with torch.no_grad():
-        for p, value in zip(cell.parameters(), (W_x, W_h, b_x, b_h), strict=True):
+        for p, value in zip(rnn.parameters(), (W_x, W_h, b_x, b_h), strict=True):
             p.copy_(value)
-    return cell(x_t, h_prev)
+    output, h_n = rnn(e, None if h0 is None else h0[None])
+    return output, h_n[0]
 
 
 def train_step_via_trainer(model, optimizer, inputs, targets, clip):
@@ -111,7 +122,7 @@ def test_every_exercise_has_shortcuts_listed():
 
     notebooks = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     exercises = {column.split(".", 1)[1] for column, *_ in score_columns(notebooks)} - {"saved_model"}
-    assert len(exercises) == 18
+    assert len(exercises) == 19
     assert exercises == set(checks.SHORTCUTS)
     assert all(checks.SHORTCUTS[e] for e in exercises)
 
@@ -133,7 +144,8 @@ def test_the_refused_library_functions_work_again_after_the_checks():
     with pytest.raises(ExerciseError):
         checks.check_temperature_probs(lambda logits, tau: charrnn.sample.temperature_probs(logits, tau))
     with pytest.raises(ExerciseError):
-        checks.check_surprisal_bits(lambda logits, t: charrnn.metrics.surprisal_bits(logits, t))
+        checks.check_most_surprising(lambda model, vocab, text, k: charrnn.metrics.surprisal_bits(
+            torch.zeros(1, 3), torch.tensor([0])))
     assert (charrnn.sample.temperature_probs, charrnn.sample.top_p_filter, charrnn.sample.SamplingRule.probs,
             charrnn.training.train_step, charrnn.metrics.surprisal_bits) == originals
 
@@ -155,3 +167,26 @@ def test_a_check_leaves_the_notebook_random_numbers_alone():
     torch.manual_seed(123)
     checks.check_masked_loss(hand_masked_loss)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_module_first_imported_during_a_check_does_not_keep_the_refusal():
+    """``charrnn.viz.surprisal`` binds ``surprisal_bits`` at import; imported for the first time while the
+    metric is refused, it would keep the refusal after the check. Run in a fresh interpreter, where it is not
+    imported yet."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, torch, charrnn\n"
+        "from charrnn.course import checks\n"
+        "assert 'charrnn.viz.surprisal' not in sys.modules\n"
+        "try:\n"
+        "    checks.check_most_surprising(lambda model, vocab, text, k: __import__('charrnn.viz.surprisal'))\n"
+        "except checks.ExerciseError:\n"
+        "    pass\n"
+        "from charrnn.viz import surprisal\n"
+        "print(surprisal.surprisal_bits is charrnn.metrics.surprisal_bits)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"

@@ -17,8 +17,10 @@ def _texts(fig: Figure) -> list[str]:
 
 
 @pytest.mark.parametrize("make", [lambda: unrolled_rnn_figure(), lambda: unrolled_rnn_figure(steps=8),
+                                  lambda: unrolled_rnn_figure(1, outputs=True),
                                   lambda: shift_and_mask_figure(), lambda: shift_and_mask_figure("a b", 0),
-                                  lstm_cell_figure], ids=["rnn", "rnn8", "shift", "shift-nopad", "lstm"])
+                                  lstm_cell_figure], ids=["rnn", "rnn8", "rnn1-outputs", "shift", "shift-nopad",
+                                                          "lstm"])
 def test_figures_render_to_png(make):
     fig = make()
     assert isinstance(fig, Figure) and fig.axes
@@ -43,9 +45,20 @@ def test_shift_and_mask_shows_every_token_and_the_mask():
     assert any("masked" in t for t in texts)
 
 
-def test_unrolled_rnn_says_the_weights_are_shared():
+def test_unrolled_rnn_shows_one_layer_and_says_the_weights_are_shared():
+    """Notebook 02's picture: inputs, states, h_0 and the shared weights, and
+    nothing of the language model built on it (notebook 03)."""
     texts = " ".join(_texts(unrolled_rnn_figure(3)))
+    assert "same $W_x$, $b_x$, $W_h$, $b_h$" in texts and "$h_0$" in texts and "output" in texts
+    assert "$e_{3}$" in texts and "$h_{3}$" in texts and "$e_{4}$" not in texts
+    for later in ("$x_{1}$", "logits", "W_o", "softmax"):
+        assert later not in texts
+
+
+def test_unrolled_rnn_with_outputs_shows_the_language_model():
+    texts = " ".join(_texts(unrolled_rnn_figure(3, outputs=True)))
     assert "same $W_x$, $W_h$" in texts and "$x_{3}$" in texts and "$x_{4}$" not in texts
+    assert "logits $l_{3}$" in texts and "softmax" in texts and "$h_0$" in texts
 
 
 def test_lstm_names_its_gates():
@@ -56,7 +69,8 @@ def test_lstm_names_its_gates():
 
 @pytest.mark.parametrize("call", [
     lambda: unrolled_rnn_figure(0), lambda: unrolled_rnn_figure(9), lambda: unrolled_rnn_figure(2.5),
-    lambda: unrolled_rnn_figure(True), lambda: shift_and_mask_figure(""), lambda: shift_and_mask_figure("x" * 9),
+    lambda: unrolled_rnn_figure(True), lambda: unrolled_rnn_figure(4, outputs="yes"),
+    lambda: shift_and_mask_figure(""), lambda: shift_and_mask_figure("x" * 9),
     lambda: shift_and_mask_figure(pad=-1), lambda: shift_and_mask_figure(pad=5), lambda: shift_and_mask_figure(3),
 ])
 def test_bad_arguments_raise_config_error(call):

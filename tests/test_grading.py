@@ -7,7 +7,7 @@ Four students hand in:
 - ``untouched``: the student versions exactly as handed out;
 - ``one_mistake``: notebooks 02 and 03 solved, except that ``masked_loss``
   takes the softmax without the log;
-- ``tamperer``: notebook 02 with a wrong ``rnn_step``, the check replaced from
+- ``tamperer``: notebook 02 with a wrong ``rnn_layer``, the check replaced from
   their own cell and the check cell emptied; notebook 01 with a right
   ``encode`` and its check cell deleted.
 
@@ -51,12 +51,12 @@ def _without_log(cell):
     return cell
 
 
-def _tampered_rnn_step(cell):
-    if cell.source.startswith("def rnn_step("):
+def _tampered_rnn_layer(cell):
+    if cell.source.startswith("def rnn_layer("):
         cell.source = cell.source.replace('raise NotImplementedError("your turn")',
-                                          "return torch.tanh(x_t @ W_x + h_prev @ W_h)\n\n"
-                                          "checks.check_rnn_step = lambda f: None  # no check, no failure")
-    elif cell.source.startswith("checks.check_rnn_step("):
+                                          "return torch.stack([h0] * e.shape[1], dim=1), h0  # never steps\n\n"
+                                          "checks.check_rnn_layer = lambda f: None  # no check, no failure")
+    elif cell.source.startswith("checks.check_rnn_layer("):
         cell.source = "pass"
     return cell
 
@@ -79,8 +79,11 @@ def _own_text(path: Path):
 
 def _encode_without_its_check(cell):
     if cell.source.startswith("def encode("):
-        cell.source = cell.source.replace('raise NotImplementedError("your turn")',
-                                          'return [stoi.get(c, stoi["<unk>"]) for c in text]')
+        stubs = cell.source.split('raise NotImplementedError("your turn")')
+        assert len(stubs) == 4, "encode, decode and lost_chars: one stub each"
+        bodies = ['return [stoi.get(c, stoi["<unk>"]) for c in text]', 'return "".join(itos[i] for i in ids if i > 3)',
+                  "return sorted({c for c in text if c not in stoi})"]
+        cell.source = stubs[0] + "".join(body + rest for body, rest in zip(bodies, stubs[1:], strict=True))
     elif cell.source.startswith("checks.check_encode("):
         return None
     return cell
@@ -97,7 +100,7 @@ def scores(tmp_path_factory) -> dict[str, dict[str, float]]:
     _edit(NB09, submissions / "solved" / NB09.name, _own_text(submissions.parent / "own_text.txt"))
     shutil.copy(NB02, submissions / "one_mistake" / NB02.name)
     _edit(NB03, submissions / "one_mistake" / NB03.name, _without_log)
-    _edit(student_versions() / NB02.name, submissions / "tamperer" / NB02.name, _tampered_rnn_step)
+    _edit(student_versions() / NB02.name, submissions / "tamperer" / NB02.name, _tampered_rnn_layer)
     _edit(student_versions() / NB01.name, submissions / "tamperer" / NB01.name, _encode_without_its_check)
     out = submissions.parent / "scores.csv"
     assert main(["grade", str(submissions), "--out", str(out), "--notebooks", str(NOTEBOOKS),
@@ -112,9 +115,9 @@ def _points() -> dict[str, float]:
 
 def test_every_exercise_has_points_and_a_column():
     points = _points()
-    assert len(points) == 19 and all(p >= 1 for p in points.values())
+    assert len(points) == 20 and all(p >= 1 for p in points.values())
     assert list(points)[-1] == "09.saved_model"
-    assert list(points)[:3] == ["01.encode", "01.pad_batch", "02.rnn_step"]
+    assert list(points)[:3] == ["01.encode", "01.pad_batch", "02.rnn_layer"]
 
 
 def test_a_solved_notebook_scores_full_marks(scores):
@@ -137,11 +140,11 @@ def test_one_mistake_loses_exactly_that_exercises_points(scores):
 
 
 def test_a_check_replaced_or_deleted_by_the_student_still_grades(scores):
-    """The tamperer's own `checks.check_rnn_step = ...` and emptied check
+    """The tamperer's own `checks.check_rnn_layer = ...` and emptied check
     cell do not save a wrong answer; a deleted check cell is put back and
     grades a right one."""
     got = scores["tamperer"]
-    assert got["02.rnn_step"] == 0
+    assert got["02.rnn_layer"] == 0
     assert got["01.encode"] == _points()["01.encode"]
     assert got["total"] == _points()["01.encode"]
 

@@ -4,6 +4,8 @@ these tests check the inequality the text draws from them."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 import torch
@@ -23,6 +25,42 @@ def test_shift_and_mask_of_one_padded_record():
     assert inputs.shape == targets.shape == (1, 6)
     assert (targets != vocab.pad_id).sum().item() == 4
 
+
+
+def _padding_share(batches, steps: int, pad_id: int) -> float:
+    pads = total = 0
+    for step in range(steps):
+        _, y = batches.batch(step)
+        pads, total = pads + int((y == pad_id).sum()), total + y.numel()
+    return pads / total
+
+
+def test_record_batches_pad_about_a_quarter_for_every_seed_and_windows_almost_nothing():
+    """Section 4: 'for every seed about a quarter of the record batches' targets are padding, while
+    windows have almost none' (batches of 8 over one epoch of 19 batches, seeds 0 1 2)."""
+    texts = charrnn.load_texts()
+    vocab = charrnn.CharVocab.from_texts(texts)
+    corpus = charrnn.EncodedCorpus.from_texts(texts, vocab)
+    epoch = charrnn.RecordBatches(corpus, batch_size=8).batches_per_epoch
+    records = [_padding_share(charrnn.RecordBatches(corpus, batch_size=8, seed=s), epoch, vocab.pad_id)
+               for s in (0, 1, 2)]
+    windows = [_padding_share(charrnn.WindowBatches(corpus, batch_size=8, seq_len=64, seed=s), epoch, vocab.pad_id)
+               for s in (0, 1, 2)]
+    assert epoch == 19 and len(vocab) == 98
+    assert all(0.2 < r < 0.3 for r in records), records
+    assert all(w < 0.005 for w in windows), windows  # only the <bos> targets after an <eos>
+
+
+def test_the_round_trip_at_min_freq_5_loses_exactly_the_rare_characters():
+    """Section 3, after exercise 1: 138 of 150 records survive the round trip through the min_freq=5
+    vocabulary, and the characters lost are those seen fewer than 5 times, listed just before."""
+    texts = charrnn.load_texts()
+    rare_vocab = charrnn.CharVocab.from_texts(texts, min_freq=5)
+    survive = sum(rare_vocab.decode(rare_vocab.encode(t)) == t for t in texts)
+    counts = Counter("".join(texts))
+    assert survive == 138
+    assert rare_vocab.unknown_chars("".join(texts)) == sorted(c for c, n in counts.items() if n < 5)
+    assert "".join(rare_vocab.unknown_chars("".join(texts))) == "*@[]~éöő–"
 
 # ------------------------------------------------------------------ notebook 02: the recurrence
 
@@ -79,6 +117,19 @@ def test_the_row_convention_formula_is_what_nn_rnn_computes():
     assert (h - h_n[0]).abs().max().item() < 5e-6
 
 
+def test_a_state_passed_back_in_continues_the_sequences_as_if_read_in_one_call():
+    """Section 2 of notebook 02: three steps, then two from the state they
+    left, give the five states of one call (printed as 0.00000)."""
+    torch.manual_seed(3)
+    rnn = nn.RNN(3, 4, batch_first=True)
+    e = torch.randn(2, 5, 3)
+    output, h_n = rnn(e)
+    first, h_3 = rnn(e[:, :3])
+    rest, h_5 = rnn(e[:, 3:], h_3)
+    assert (torch.cat([first, rest], dim=1) - output).abs().max().item() < 5e-6
+    assert (h_5 - h_n).abs().max().item() < 5e-6
+
+
 # ------------------------------------------------------------------ notebook 02: BPTT and clipping
 # As in the notebook, in float64: with rho = 3 the tanh RNN magnifies float32
 # rounding into the second printed digit, which then differs between machines.
@@ -133,6 +184,12 @@ def test_linear_rnn_median_ratio_is_rho_to_the_59th_within_a_factor_2(rho):
 def test_tanh_rnn_vanishes_at_1_2_and_explodes_only_at_3_for_every_draw(rho, vanishes):
     r = ratios(rho, torch.tanh)
     assert r[-1] < 1e-3 if vanishes else r[0] > 1e3
+
+
+def test_tanh_gradient_59_steps_back_is_at_most_1e_8_of_the_one_at_the_loss_where_it_vanishes():
+    """Notebook 02 after the table: "a gradient from 59 steps back that is
+    1e-8 of the one at the loss, or less" (every draw, rho 0.8 and 1.2)."""
+    assert max(ratios(0.8, torch.tanh) + ratios(1.2, torch.tanh)) < 1e-8
 
 
 def _margin_from_rounding_boundary(value: float) -> float:

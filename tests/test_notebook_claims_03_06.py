@@ -102,6 +102,18 @@ def test_a_recurrent_layer_has_k_blocks_of_h_times_e_plus_h_plus_2(nb03_models, 
     assert model.num_parameters == V * E + layer + H * V + V
 
 
+def test_nn_rnn_holds_exactly_the_parameters_of_the_step_of_notebook_02():
+    # section 2, the counting exercise: "nn.RNN computes the step of notebook 02 with exactly its parameters"
+    torch.manual_seed(0)
+    rnn = nn.RNN(E, H, batch_first=True)
+    assert {name: tuple(p.shape) for name, p in rnn.named_parameters()} == {
+        "weight_ih_l0": (H, E), "weight_hh_l0": (H, H), "bias_ih_l0": (H,), "bias_hh_l0": (H,)}
+    e, h_prev = torch.randn(2, E), torch.randn(2, H).tanh()
+    with torch.no_grad():
+        step = torch.tanh(e @ rnn.weight_ih_l0.T + rnn.bias_ih_l0 + h_prev @ rnn.weight_hh_l0.T + rnn.bias_hh_l0)
+        torch.testing.assert_close(step, rnn(e[:, None], h_prev[None])[1][0])
+
+
 def test_gru_and_lstm_equations_as_written_are_pytorchs():
     torch.manual_seed(1)
     gru, lstm = nn.GRU(E, H, batch_first=True), nn.LSTM(E, H, batch_first=True)
@@ -142,6 +154,46 @@ def test_surprisal_of_the_first_record(nb06):
     assert bits[0] > 2 * bits.mean()            # the first character of the title
 
 
+def test_what_the_end_of_the_first_record_cost(nb06):
+    """Section 2: notebook 03's loss on the record also scores <eos>, about 2.6 bits (p about 1/6)."""
+    model, vocab, text = nb06
+    bits = char_surprisal(model, vocab, text)
+    record = charrnn.RecordBatches(charrnn.EncodedCorpus.from_texts([text], vocab), batch_size=1, shuffle=False)
+    loss = charrnn.evaluate(model, record)
+    assert loss.tokens == len(text) + 1
+    eos_bits = loss.tokens * loss.bits_per_char - len(text) * float(bits.mean())
+    ids = torch.tensor([vocab.encode(text, add_bos=True, add_eos=True)])
+    with torch.no_grad():
+        logits, _ = model(ids[:, :-1])
+    direct = -torch.log_softmax(logits[0, -1], -1)[vocab.eos_id].item() / math.log(2)
+    assert eos_bits == pytest.approx(direct, abs=1e-3)
+    assert 2.5 < direct < 2.65 and 2 ** -direct == pytest.approx(1 / 6, abs=0.01)
+
+
+def test_the_most_surprising_characters_of_the_first_record(nb06):
+    """Section 2's answer to "why those characters?": seven open a word or a formula, three continue a word
+    the model expected to end; word-initial letters cost 4.3 bits on average, other letters 0.8."""
+    model, vocab, text = nb06
+    bits = char_surprisal(model, vocab, text)
+    order = sorted(range(len(text)), key=lambda t: (-bits[t], t))
+    assert min(bits[a] - bits[b] for a, b in zip(order[:10], order[1:11])) > 0.01  # no near-tie reorders the ten
+    top = order[:10]
+    assert [text[t] for t in top] == list("HUS$thu1sf")
+    opens = [t for t in top if not text[t - 1].isalpha()]           # after a space or a $
+    goes_on = {text[t - 2:t + 1] for t in top if text[t - 1].isalpha()}
+    assert len(opens) == 7 and goes_on == {"ont", "rms", "mif"}      # onto, norms, semifinite
+    assert text[15] == "$" and text[252] == "1" and text[251] == "$"  # a formula opens; its first symbol
+    initial = [t for t, c in enumerate(text) if c.isalpha() and not text[t - 1].isalpha()]
+    inside = [t for t, c in enumerate(text) if c.isalpha() and t > 0 and text[t - 1].isalpha()]
+    assert round(float(bits[initial].mean()), 1) == 4.3 and round(float(bits[inside].mean()), 1) == 0.8
+    spaces = [t for t, c in enumerate(text) if c == " "]
+    assert 0.28 < bits[spaces].mean() < 0.4                        # about a third of a bit
+    for start in (t for t in range(len(text)) if text.startswith("\\math", t)):
+        assert max(bits[start + 2:start + 5]) < 0.3                 # "ath" once "\\m" is written
+    for start in (t for t in range(len(text)) if text.startswith("$L_p$", t)):
+        assert bits[start + 4] < 0.4                                # the closing $
+
+
 def test_hidden_states_of_the_first_record(nb06):
     model, vocab, text = nb06
     ids = torch.tensor([vocab.encode(text, add_bos=True)])
@@ -168,3 +220,25 @@ def test_features_and_units_of_the_first_record(nb06):
     assert best["title"].unit == int(np.abs(title_r).argmax())
     assert abs(best["title"].correlation) > 3 * best["title"].chance
     assert abs(best["math"].correlation) > 3 * best["math"].chance
+
+
+def test_chance_levels_of_the_first_record(nb06):
+    """Section 4's shuffles, as the notebook draws them (one generator, seed 0, five shuffles per feature in
+    the order math, parens, title): the parentheses unit is about twice the mean chance level and above the
+    best single shuffle; math and title are far above every shuffle."""
+    model, vocab, text = nb06
+    states = hidden_states(model, vocab, text)
+    active = states.std(0) > 0.05
+    features = {name: f for name, f in text_features(text).items() if name != "line_position"}
+
+    def best_abs(feature):
+        return np.abs(np.where(active, unit_correlations(states, feature), 0.0)).max()
+
+    rng = np.random.default_rng(0)
+    shuffled = {name: [best_abs(rng.permutation(f)) for _ in range(5)] for name, f in features.items()}
+    real = {name: best_abs(f) for name, f in features.items()}
+    assert round(real["parens"], 2) == 0.37
+    assert round(float(np.mean(shuffled["parens"])), 2) == 0.18 and round(max(shuffled["parens"]), 2) == 0.23
+    assert 1.8 < real["parens"] / np.mean(shuffled["parens"]) < 2.3
+    for name in ("math", "title"):
+        assert real[name] > 3 * max(shuffled[name])

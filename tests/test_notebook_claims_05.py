@@ -111,6 +111,15 @@ def test_carrying_the_state_gives_the_logits_of_reading_the_whole_text(pretraine
     assert torch.allclose(full, incremental, atol=1e-5)
 
 
+def test_re_reading_reads_130_250_characters_to_write_500_and_carrying_the_state_510():
+    # section 5's text, from the notebook's chars_read: <bos> + the prefix + the text so far, at every step
+    def chars_read(prefix_len, n, rereading):
+        return sum(prefix_len + 1 + i for i in range(n)) if rereading else prefix_len + n
+
+    assert chars_read(10, 500, True) == 130_250 and chars_read(10, 500, False) == 510
+    assert chars_read(10, 300, True) == 48_150 and chars_read(20, 1000, True) == 520_500
+
+
 # ------------------------------------------------------------ section 6: batch
 def test_a_batch_starts_with_the_prefix_stays_in_the_limit_and_repeats_with_its_seed(pretrained):
     kwargs = dict(n=8, max_new_chars=20, temperature=0.8, seed=0)
@@ -167,3 +176,40 @@ def test_the_generator_widget_as_the_notebook_drives_it(pretrained, int8_model):
     hot = generator.generate()
     assert hot != cool                                  # another temperature, another text from the same seed
     assert generator.generate() == hot                  # the same settings write the same text again
+
+
+# ------------------------------------------------- the temperature_probs exercise
+def test_the_generator_at_temperature_0_gives_a_tie_to_the_first_tied_token():
+    # "at temperature 0, charrnn's generator gives all the mass to one token, the first of the tied ones"
+    from helpers import FixedLogits
+
+    vocab = charrnn.CharVocab(list("abcde"))
+    logits = torch.full((len(vocab),), -5.0)
+    logits[[vocab.stoi["d"], vocab.stoi["b"], vocab.stoi["e"]]] = 2.0      # a three-way tie
+    assert charrnn.generate(FixedLogits(logits), vocab, "", max_new_chars=5, temperature=0) == "bbbbb"
+    greedy = charrnn.next_char_probs(logits, temperature=0)
+    assert int(greedy.argmax()) == vocab.stoi["b"] and float(greedy.sum()) == 1.0
+
+
+def test_banned_tokens_keep_probability_0_at_every_temperature():
+    # next_char_probs bans <pad>, <bos> and <unk> (logits of -inf)
+    from charrnn.vocab import BOS_ID, PAD_ID, UNK_ID
+
+    logits = torch.zeros(10)
+    for tau in (0.0, 1e-3, 1.0, 1e6):
+        p = charrnn.next_char_probs(logits, temperature=tau)
+        assert p[[PAD_ID, BOS_ID, UNK_ID]].tolist() == [0.0, 0.0, 0.0]
+        assert float(p.sum()) == pytest.approx(1.0)
+
+
+def test_the_limits_of_the_exercise_are_those_of_the_library():
+    # the rows the notebook prints after the check, on (2, 1, 1, -inf) and (1, 3, 3, 0)
+    from charrnn.sample import temperature_probs
+
+    banned, tied = torch.tensor([2.0, 1.0, 1.0, -float("inf")]), torch.tensor([1.0, 3.0, 3.0, 0.0])
+    assert temperature_probs(banned, 0.0).tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert temperature_probs(banned, 1e-3).tolist() == [1.0, 0.0, 0.0, 0.0]
+    torch.testing.assert_close(temperature_probs(banned, float("inf")), torch.tensor([1 / 3, 1 / 3, 1 / 3, 0.0]))
+    assert temperature_probs(tied, 0.0).tolist() == [0.0, 1.0, 0.0, 0.0]                  # greedy: the first tied
+    torch.testing.assert_close(temperature_probs(tied, 1e-3), torch.tensor([0.0, 0.5, 0.5, 0.0]))  # the limit
+    torch.testing.assert_close(temperature_probs(tied, 1e3), torch.full((4,), 0.25), atol=1e-3, rtol=0)

@@ -193,6 +193,13 @@ def test_the_model_card_is_a_page_with_its_picture(site):
     assert any("loss-curve" in src and (site / src).is_file() for src in images)
 
 
+def test_the_notation_reference_is_a_page_the_notebooks_link_to(site):
+    html = (site / "notation.html").read_text(encoding="utf-8")
+    assert "spectral radius" in html and html.count("<tr") >= 30
+    linking = [p.name for p in NOTEBOOKS if 'href="notation.html"' in (site / page_file(p)).read_text(encoding="utf-8")]
+    assert linking, "no notebook page links to the notation page"
+
+
 # ----------------------------------------------------------------- browser
 @pytest.fixture(scope="module")
 def browser():

@@ -15,7 +15,7 @@ nbgrader does the grading (see :mod:`charrnn.course.nbgrader_course` for why
 and how): it puts back every locked check cell, runs each notebook top to
 bottom in a fresh kernel, and gives an exercise its points when its check ran
 without an error. A notebook a student did not hand in scores zero. The CSV has
-one row per student and one column per exercise (``02.rnn_step``), then
+one row per student and one column per exercise (``02.rnn_layer``), then
 ``total`` and ``max``; the executed notebooks, with every check's message, stay
 in the course folder when ``course_dir`` is given.
 """
@@ -37,7 +37,7 @@ __all__ = ["grade_submissions", "score_columns"]
 def score_columns(notebooks: list[Path]) -> list[tuple[str, str, str, float]]:
     """``(column, notebook, grade_id, points)`` for every exercise, in notebook
     order; the column is the notebook's number and the exercise
-    (``02.rnn_step``)."""
+    (``02.rnn_layer``)."""
     import nbformat
 
     columns = []

@@ -11,7 +11,7 @@ and the check cell after it is a locked, autograded cell worth its points. A
 check cell scores its points when it runs without an error, zero otherwise.
 
 A check cell is locked, but a student could still replace the check itself
-from their own cell (``checks.check_rnn_step = lambda f: None``). So the
+from their own cell (``checks.check_rnn_layer = lambda f: None``). So the
 source that nbgrader keeps for grading runs every check a second time from a
 freshly reloaded copy of :mod:`charrnn.course.checks` and each of its modules,
 inside nbgrader's hidden tests: students never see those lines, nbgrader
@@ -59,7 +59,7 @@ def _hidden_recheck(check_source: str) -> str:
     """The check cell again, run from a fresh copy of every checks module.
 
     Reloading the package alone would re-import the notebook modules as they
-    are, a student's replacement of ``nb02_rnn_cell.check_rnn_step`` or of a
+    are, a student's replacement of ``nb02_rnn_cell.check_rnn_layer`` or of a
     shared helper included; so each module is reloaded, by a loop written
     out here in the cell rather than a function a student could replace."""
     modules = ", ".join(f'"{name}"' for name in _check_modules())

@@ -8,8 +8,9 @@ picture once and nothing leaks into later cells. The drawing is in inches:
 the axes fill the whole figure and one data unit is one inch, so boxes,
 circles and text keep their proportions.
 
-Notation (row vectors, as in PyTorch): token ids ``x_t``, embeddings ``e_t``,
-hidden states ``h_t``, LSTM cell states ``c_t``, logits ``l_t``.
+Notation (row vectors, as in PyTorch): token ids ``x_t``, embeddings ``e_t``
+(in notebook 02, any input vectors), hidden states ``h_t``, LSTM cell states
+``c_t``, logits ``l_t``.
 """
 
 from __future__ import annotations
@@ -99,51 +100,80 @@ def _check_range(name: str, value: int, low: int, high: int) -> None:
 # ---------------------------------------------------------------- unrolled RNN
 
 
-def _rnn_column(ax, cx: float, t: int, box_w: float, small: bool) -> None:
-    """One time step: token, embedding arrow, cell, logits and the distribution."""
+def _rnn_column(ax, cx: float, t: int, box_w: float, small: bool, outputs: bool) -> None:
+    """One time step: the input ``e_t`` (with ``outputs``, the token ``x_t``
+    it embeds), the cell, and what goes up: the state ``h_t`` (with
+    ``outputs``, the logits and the next-token distribution)."""
     fs = 9 if small else 10
-    ax.text(cx, 0.95, f"$x_{{{t}}}$", ha="center", va="center", fontsize=11, color=_INK)
-    _arrow(ax, (cx, 1.12), (cx, 1.55))
-    ax.text(cx + 0.06, 1.33, f"$e_{{{t}}}$", ha="left", va="center", fontsize=fs, color="#2c5d8a")
+    if outputs:
+        ax.text(cx, 0.95, f"$x_{{{t}}}$", ha="center", va="center", fontsize=11, color=_INK)
+        _arrow(ax, (cx, 1.12), (cx, 1.55))
+        ax.text(cx + 0.06, 1.33, f"$e_{{{t}}}$", ha="left", va="center", fontsize=fs, color="#2c5d8a")
+    else:
+        ax.text(cx, 0.95, f"$e_{{{t}}}$", ha="center", va="center", fontsize=11, color=_INK)
+        _arrow(ax, (cx, 1.12), (cx, 1.55))
+        ax.text(cx + 0.06, 1.33, "$W_x$", ha="left", va="center", fontsize=fs - 1, color="0.35")
     _box(ax, cx, 1.85, box_w, 0.6, "RNN\ncell", face=_CELL, fontsize=fs)
     _arrow(ax, (cx, 2.15), (cx, 2.55))
+    if not outputs:
+        ax.text(cx, 2.72, f"$h_{{{t}}}$", ha="center", va="center", fontsize=11, color="#2c5d8a")
+        return
     _box(ax, cx, 2.75, box_w, 0.4, f"logits $l_{{{t}}}$", face=_LOGIT, fontsize=fs - 1)
     _arrow(ax, (cx, 2.95), (cx, 3.3))
     ax.text(cx, 3.45, f"$p(x_{{{t + 1}}} \\mid x_{{\\leq {t}}})$", ha="center", va="center", fontsize=fs,
             color=_INK)
 
 
-def unrolled_rnn_figure(steps: int = 4) -> Figure:
-    """A recurrent cell unrolled over ``steps`` time steps (1 to 8).
-
-    Unrolling turns the loop of an RNN into a chain you can read left to
-    right: each step sees one token and the hidden state carried from the step
-    before, and the same weights are used in every box, which is why one
-    model can read a text of any length.
-    """
-    _check_range("steps", steps, 1, 8)
-    fig, ax = _canvas(10, 4.2, "An RNN unrolled over time")
-    pitch = min(2.0, 8.6 / (steps + 0.45))
-    first = 1.2 + (8.6 - pitch * (steps + 0.45)) / 2 + pitch / 2
-    box_w = min(1.0, 0.62 * pitch)
-    small = steps > 5
+def _rnn_state_arrows(ax, first: float, pitch: float, box_w: float, steps: int, small: bool,
+                      outputs: bool) -> None:
+    """``h_0`` on the left, and the state carried from each cell into the
+    next, through ``W_h``, and out of the last; without ``outputs``, the
+    states that go up are labelled as the layer's output."""
     h0_start = max(1.15, first - pitch + box_w / 2)
-    ax.text(h0_start - 0.08, 1.85, "$h_0 = 0$", ha="right", va="center", fontsize=11, color=_INK)
+    ax.text(h0_start - 0.08, 1.85, "$h_0$", ha="right", va="center", fontsize=11, color=_INK)
+    if not outputs:
+        ax.text(h0_start - 0.08, 2.72, "output", ha="right", va="center", fontsize=10, color="0.35")
     for t in range(1, steps + 1):
         cx = first + (t - 1) * pitch
-        _rnn_column(ax, cx, t, box_w, small)
         start = cx - pitch + box_w / 2 if t > 1 else h0_start
         _arrow(ax, (start, 1.85), (cx - box_w / 2, 1.85), color="#2c5d8a")
+        middle = (start + cx - box_w / 2) / 2
         if t > 1:
-            ax.text((start + cx - box_w / 2) / 2, 1.93, f"$h_{{{t - 1}}}$", ha="center", va="bottom",
-                    fontsize=9 if small else 10, color="#2c5d8a")
+            ax.text(middle, 1.93, f"$h_{{{t - 1}}}$", ha="center", va="bottom", fontsize=9 if small else 10,
+                    color="#2c5d8a")
+        ax.text(middle, 1.77, "$W_h$", ha="center", va="top", fontsize=8 if small else 9, color="0.35")
     end = first + (steps - 1) * pitch + box_w / 2
     _arrow(ax, (end, 1.85), (end + 0.42 * pitch, 1.85), color="#2c5d8a")
     ax.text(end + 0.21 * pitch, 1.93, f"$h_{{{steps}}}$", ha="center", va="bottom",
             fontsize=9 if small else 10, color="#2c5d8a")
-    caption = ("the same $W_x$, $W_h$ at every step:   "
-               "$h_t = \\tanh(e_t W_x^\\top + b_x + h_{t-1} W_h^\\top + b_h)$,   "
-               "$l_t = h_t W_o^\\top + b_o$,   $p = \\mathrm{softmax}(l_t)$")
+
+
+def unrolled_rnn_figure(steps: int = 4, outputs: bool = False) -> Figure:
+    """A recurrent layer unrolled over ``steps`` time steps (1 to 8): each
+    step reads its input ``e_t`` and the state ``h_{t-1}`` carried from the
+    step before, starting from ``h_0``, and produces ``h_t``.
+
+    Unrolling turns the loop of an RNN into a chain you can read left to
+    right, and shows that the same weights are used in every box, which is
+    why one layer can read a sequence of any length. With ``outputs`` the
+    picture is the language model's (notebook 03 on): each input is a
+    token's embedding and each state goes on to logits and a distribution
+    over the next token; without, only what one layer computes.
+    """
+    _check_range("steps", steps, 1, 8)
+    if not isinstance(outputs, bool):
+        raise ConfigError(f"outputs must be True or False, got {outputs!r}")
+    fig, ax = _canvas(10, 4.2 if outputs else 3.4, "An RNN unrolled over time")
+    pitch = min(2.0, 8.6 / (steps + 0.45))
+    first = 1.2 + (8.6 - pitch * (steps + 0.45)) / 2 + pitch / 2
+    box_w = min(1.0, 0.62 * pitch)
+    for t in range(1, steps + 1):
+        _rnn_column(ax, first + (t - 1) * pitch, t, box_w, steps > 5, outputs)
+    _rnn_state_arrows(ax, first, pitch, box_w, steps, steps > 5, outputs)
+    step = "$h_t = \\tanh(e_t W_x^\\top + b_x + h_{t-1} W_h^\\top + b_h)$"
+    caption = (f"the same $W_x$, $b_x$, $W_h$, $b_h$ at every step:   {step}" if not outputs else
+               f"the same $W_x$, $W_h$ at every step:   {step},   $l_t = h_t W_o^\\top + b_o$,   "
+               "$p = \\mathrm{softmax}(l_t)$")
     ax.text(5.0, 0.35, caption, ha="center", va="center", fontsize=10, color="0.3")
     return fig
 

@@ -48,6 +48,7 @@ ROOT = HERE.parents[1]
 THEME = HERE / "theme"
 NOTEBOOKS = ROOT / "notebooks"
 MODEL_CARD = ROOT / "charrnn" / "assets" / "pretrained" / "README.md"
+NOTATION = NOTEBOOKS / "notation.md"   # every symbol of the course, linked from the notebooks
 BRANCH = "main"
 
 
@@ -81,7 +82,7 @@ LANDING_IMAGES = ["surprisal.png"]  # from docs/images, shown on the landing pag
 SUMMARIES = {
     "01_data_and_tokenization":
         "From arXiv records to tensors: the character vocabulary, special tokens, padding, targets and "
-        "the pad mask. Also the notation table that the whole course uses.",
+        "the pad mask.",
     "02_rnn_cell_from_scratch":
         "A recurrent cell written by hand, checked against PyTorch, and what happens to gradients when "
         "they flow back through many time steps.",
@@ -268,7 +269,8 @@ def stage(src: Path) -> list[dict]:
     for image in MODEL_CARD.parent.glob("*.png"):
         shutil.copy(image, src / image.name)
 
-    toc = ["index.md", *(e["file"] for e in entries), "model-card.md"]
+    shutil.copy(NOTATION, src / NOTATION.name)
+    toc = ["index.md", *(e["file"] for e in entries), NOTATION.name, "model-card.md"]
     myst = {
         "version": 1,
         "project": {

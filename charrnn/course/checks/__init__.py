@@ -27,11 +27,11 @@ in modules of this package.
 
 from .common import SHORTCUTS, ExerciseError, refusing_shortcuts
 from .nb01_data import check_encode, check_pad_batch
-from .nb02_rnn_cell import check_rnn_backward, check_rnn_step
-from .nb03_language_model import check_char_model, check_lstm_step, check_masked_loss
+from .nb02_rnn_cell import check_rnn_backward, check_rnn_layer
+from .nb03_language_model import check_char_model, check_count_parameters, check_lstm_step, check_masked_loss
 from .nb04_training import check_tbptt_step, check_train_step
 from .nb05_sampling import check_temperature_probs, check_top_p_probs
-from .nb06_surprisal import check_surprisal_bits
+from .nb06_surprisal import check_most_surprising
 from .nb07_origin_data import check_build_stoi, check_frame_record, check_training_windows
 from .nb08_origin_training import check_clip_gradients, check_epoch_mean, check_greedy_carrying_state
 from .nb09_capstone import check_saved_model
@@ -42,17 +42,18 @@ __all__ = [
     "check_build_stoi",
     "check_char_model",
     "check_clip_gradients",
+    "check_count_parameters",
     "check_encode",
     "check_epoch_mean",
     "check_frame_record",
     "check_greedy_carrying_state",
     "check_lstm_step",
     "check_masked_loss",
+    "check_most_surprising",
     "check_pad_batch",
     "check_rnn_backward",
-    "check_rnn_step",
+    "check_rnn_layer",
     "check_saved_model",
-    "check_surprisal_bits",
     "check_tbptt_step",
     "check_temperature_probs",
     "check_top_p_probs",

@@ -1,13 +1,15 @@
-"""Notebook 03's exercises: ``masked_loss`` (the loss that skips padding),
-the language model written from parts (``check_char_model``), and
-``lstm_step``, one LSTM step from its gate equations; checked against
-:func:`charrnn.masked_cross_entropy`, the properties every causal model has,
-and ``nn.LSTMCell``."""
+"""Notebook 03's exercises: ``count_parameters`` (the model's size worked
+out from its shapes, before it is built), the language model written from
+its contract (``check_char_model``), ``masked_loss`` (the loss that skips
+padding) and ``lstm_step``, one LSTM step from its gate equations; checked
+against the parameters of real PyTorch layers, the properties every causal
+model has, :func:`charrnn.masked_cross_entropy` and ``nn.LSTMCell``."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
-from itertools import permutations
+from itertools import permutations, product
 
 import torch
 
@@ -15,7 +17,7 @@ from ...metrics import masked_cross_entropy
 from ...vocab import PAD_ID
 from .common import ExerciseError, _call, _expect_on_graph, _expect_tensor, _expect_unchanged, _keeps_random_state
 
-__all__ = ["check_char_model", "check_lstm_step", "check_masked_loss"]
+__all__ = ["check_char_model", "check_count_parameters", "check_lstm_step", "check_masked_loss"]
 
 # -------------------------------------------------------------- masked loss
 # (batch, time, vocab, pad rows): pad_rows "tail" pads the end of every row but
@@ -124,14 +126,131 @@ def check_masked_loss(masked_loss: Callable[[torch.Tensor, torch.Tensor, int], t
 
 
 
+# ------------------------------------------------------- counting parameters
+# (V, E, H): sizes at which a count is compared, chosen so that each usual
+# miscount (and each pair of them) gives another number; one has E = H.
+_COUNT_SIZES = ((11, 5, 7), (98, 32, 128), (3, 17, 4), (40, 6, 6), (7, 2, 19))
+
+# The learned parts of the model of section 2, each with what it holds as a
+# function of (V, E, H), and the usual ways to miscount it with the hint
+# each one gets. The hints name the part, never the arithmetic.
+_PARTS = (
+    ("embedding", lambda V, E, H: V * E, (
+        (lambda V, E, H: V * H, "an embedding table of V x H. It has one row per token: how many numbers "
+                                "does each row hold, the size of e_t?"),
+        (lambda V, E, H: 0, "no embedding table: its rows are learned like every weight."))),
+    ("input weights", lambda V, E, H: H * E, (
+        (lambda V, E, H: H * H, "a W_x of H x H. It turns e_t into H numbers: how many numbers does it "
+                                "read?"),
+        (lambda V, E, H: 0, "no W_x, the weights that read e_t."))),
+    ("recurrent weights", lambda V, E, H: H * H, (
+        (lambda V, E, H: 0, "no W_h, the weights that read h_{t-1}."),)),
+    ("recurrent biases", lambda V, E, H: 2 * H, (
+        (lambda V, E, H: H, "one bias vector in the recurrent layer. Write out the step of notebook 02, which is "
+                            "what nn.RNN computes: how many bias vectors does it add?"),
+        (lambda V, E, H: 0, "no bias in the recurrent layer. Write out the step of notebook 02, which is what "
+                            "nn.RNN computes: which terms are not multiplied by anything?"))),
+    ("head weights", lambda V, E, H: H * V, (
+        (lambda V, E, H: H * H, "an output layer of H x H. It gives one score per token at each position: "
+                                "how many outputs is that?"),)),
+    ("head bias", lambda V, E, H: V, (
+        (lambda V, E, H: 0, "an output layer without its bias: l_t = h_t W_o^T + b_o adds one number to each "
+                            "score."),
+        (lambda V, E, H: H, "an output bias of H entries: it adds one number to each score, so how "
+                            "many?"))),
+    ("initial state", lambda V, E, H: 0, (
+        (lambda V, E, H: H, "h_0 among the parameters. The state before the first step is zeros or handed in "
+                            "by the caller: nothing learns it."),)),
+)
+
+
+def _reference_count(V: int, E: int, H: int) -> int:
+    """Parameters of the model of section 2, counted on real PyTorch layers
+    (not a formula of ours that could be wrong the same way as the student's)."""
+    layers = (torch.nn.Embedding(V, E), torch.nn.RNN(E, H), torch.nn.Linear(H, V))
+    return sum(p.numel() for layer in layers for p in layer.parameters())
+
+
+def _miscounted_parts(counts: list[int], sizes=_COUNT_SIZES) -> list[str] | None:
+    """The hints of the fewest usual miscounts (:data:`_PARTS`) that together
+    give ``counts`` at every one of ``sizes``; None when no combination does,
+    so that a count is never explained by a mistake it does not match."""
+    options = [((right, ""), *wrongs) for _, right, wrongs in _PARTS]
+    best = None
+    for combination in product(*options):
+        if all(sum(f(*size) for f, _ in combination) == count for size, count in zip(sizes, counts, strict=True)):
+            hints = [hint for _, hint in combination if hint]
+            if best is None or len(hints) < len(best):
+                best = hints
+    return best
+
+
+def _count_hint(counts: list[int], expected: list[int], what: str) -> str:
+    """Name the miscounted parts when ``counts`` (``what``: "your count",
+    "your model's count") match usual mistakes, else say what to count."""
+    if len(set(counts)) == 1:
+        return (f"\nHint: {what} is {counts[0]} at every size: the count must follow V, E and H (the check tries "
+                "several).")
+    for other, extra in (("a one-layer GRU", lambda E, H: 2 * H * (E + H + 2)),
+                         ("a one-layer LSTM", lambda E, H: 3 * H * (E + H + 2)),
+                         ("two recurrent layers", lambda E, H: H * (2 * H + 2))):
+        if all(c == e + extra(E, H) for c, e, (_, E, H) in zip(counts, expected, _COUNT_SIZES, strict=True)):
+            return (f"\nHint: {what} is that of the same model with {other}. The exercise asks for one layer of the "
+                    "plain RNN of notebook 02 (the cells below use its state).")
+    hints = _miscounted_parts(counts)
+    if hints:
+        return f"\nHint: {what} is what you get with " + " Also with ".join(hints)
+    return ("\nHint: count stage by stage: the shape of every learned tensor of the embedding, of the recurrent "
+            "step of notebook 02 and of the output layer, then add them up.")
+
+
+def _as_count(call: str, got) -> int:
+    """The student's answer as an int, or an error that says why it is not one."""
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, numbers.Real):
+        raise ExerciseError(f"{call} returned {got!r} ({type(got).__name__}); expected a whole number, the "
+                            "count of every learned number of the model.")
+    if got != int(got):
+        raise ExerciseError(f"{call} returned {got}, not a whole number.\nHint: a count of numbers has no "
+                            "fraction in it: where does a division come from?")
+    return int(got)
+
+
+@_keeps_random_state
+def check_count_parameters(count_parameters: Callable[[int, int, int], int]) -> None:
+    """Check ``count_parameters(V, E, H) -> int``: how many numbers the model
+    of section 2 (an embedding of size E, one ``nn.RNN`` layer of hidden
+    size H, a linear output layer over the V tokens) learns, worked out
+    from the shapes. Compared with the parameters of real PyTorch layers
+    at several sizes; building a layer inside the function is refused."""
+    counts = []
+    for V, E, H in _COUNT_SIZES:
+        call = f"count_parameters(V={V}, E={E}, H={H})"
+        counts.append(_as_count(call, _call_count(count_parameters, V, E, H)))
+    expected = [_reference_count(*size) for size in _COUNT_SIZES]
+    for (V, E, H), got, want in zip(_COUNT_SIZES, counts, expected, strict=True):
+        if got != want:
+            raise ExerciseError(f"count_parameters(V={V}, E={E}, H={H}) returned {got}, but the model of section 2 "
+                                f"(an embedding, a one-layer nn.RNN, a linear output layer) has {want} parameters "
+                                f"at these sizes.{_count_hint(counts, expected, 'your count')}")
+    print(f"✓ count_parameters is correct: {len(_COUNT_SIZES)} sizes agree with the layers' own parameters")
+
+
+def _call_count(count_parameters: Callable, V: int, E: int, H: int):
+    """The student's count; a refused layer gets a word on what the exercise is."""
+    try:
+        return _call("count_parameters", count_parameters, V, E, H, shown=f"V={V}, E={E}, H={H}")
+    except ExerciseError as e:
+        if "would do this exercise for you" in str(e):
+            raise ExerciseError(f"{e}\nHint: this exercise is the count you make without the layers: work out "
+                                "the shape of every learned tensor from V, E and H, and add them up.") from None
+        raise
+
+
 # ------------------------------------------------------------ the whole model
-_MODEL_SIZES = {"vocab_size": 11, "embed_dim": 5, "hidden_size": 7}
-
-
-def _model_parameter_counts(V: int, E: int, H: int) -> dict[str, int]:
-    """Embedding V x E, one recurrent layer of k blocks of H(E + H + 2)
-    (k = 1, 3, 4 for RNN, GRU, LSTM), output layer H x V + V."""
-    return {cell: V * E + k * H * (E + H + 2) + H * V + V for cell, k in (("rnn", 1), ("gru", 3), ("lstm", 4))}
+# the sizes of the behaviour tests: the first of the counts
+_MODEL_SIZES = dict(zip(("vocab_size", "embed_dim", "hidden_size"), _COUNT_SIZES[0], strict=True))
 
 
 def _forward(model, x, state=None, what: str = "forward"):
@@ -143,27 +262,25 @@ def _forward(model, x, state=None, what: str = "forward"):
     return out
 
 
+def _build(model_class, V: int, E: int, H: int):
+    label = getattr(model_class, "__name__", "the model")
+    return _call("char_model", model_class, V, E, H, shown=f"vocab_size={V}, embed_dim={E}, hidden_size={H}",
+                 label=label)
+
+
 @_keeps_random_state
 def check_char_model(model_class: Callable[..., torch.nn.Module]) -> None:
     """Check a language model written from parts: ``model_class(vocab_size,
-    embed_dim, hidden_size)`` builds embedding -> one recurrent layer
-    (``nn.RNN``, ``nn.GRU`` or ``nn.LSTM``) -> linear, and ``forward(x,
-    state=None)`` maps ids ``(batch, time)`` to ``(logits, state)``.
-    Checked: the shapes, the parameter count, causality (a later character
-    never changes an earlier logit), independence of the sequences of a
-    batch, and that reading a text in two halves with the state equals
-    reading it whole."""
+    embed_dim, hidden_size)`` builds embedding -> one ``nn.RNN`` layer ->
+    linear, and ``forward(x, state=None)`` maps ids ``(batch, time)`` to
+    ``(logits, state)``. Checked: the shapes, raw scores rather than
+    probabilities, causality (a later character never changes an earlier
+    logit, and the logit at t uses x_t), independence of the sequences of a
+    batch, that reading a text in two halves with the state equals reading
+    it whole, and the parameter count at several sizes."""
     V, E, H = _MODEL_SIZES.values()
     torch.manual_seed(0)
-    label = getattr(model_class, "__name__", "the model")
-    model = _call("char_model", model_class, V, E, H, shown=f"vocab_size={V}, embed_dim={E}, hidden_size={H}",
-                  label=label)
-    count, counts = sum(p.numel() for p in model.parameters()), _model_parameter_counts(V, E, H)
-    if count not in counts.values():
-        raise ExerciseError(f"the model has {count} parameters; with vocab_size={V}, embed_dim={E}, "
-                            f"hidden_size={H} an RNN, GRU or LSTM model has {counts['rnn']}, {counts['gru']} or "
-                            f"{counts['lstm']}.\nHint: count each part: the embedding table, the recurrent "
-                            "layer, and an output layer with one score (and one bias) per token.")
+    model = _build(model_class, V, E, H)
     x = torch.randint(V, (3, 9), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         logits, _ = _forward(model, x)
@@ -174,7 +291,26 @@ def check_char_model(model_class: Callable[..., torch.nn.Module]) -> None:
             raise ExerciseError("the model returns probabilities (each row adds up to 1).\nHint: return the "
                                 "raw scores, the logits: the loss turns them into log-probabilities itself.")
         _check_model_structure(model, x, logits)
+    count = _check_model_count(model_class, model)
     print(f"✓ the model is correct: {count} parameters, causal, batch rows independent, state carried")
+
+
+def _check_model_count(model_class, model) -> int:
+    """The model's parameter count at every size of :data:`_COUNT_SIZES`
+    equals that of real layers; returns the count at :data:`_MODEL_SIZES`."""
+    first = sum(p.numel() for p in model.parameters())
+    counts = [sum(p.numel() for p in _build(model_class, *size).parameters()) for size in _COUNT_SIZES[1:]]
+    counts, expected = [first, *counts], [_reference_count(*size) for size in _COUNT_SIZES]
+    if counts != expected:
+        (V, E, H), at = next((size, i) for i, size in enumerate(_COUNT_SIZES) if counts[i] != expected[i])
+        shapes = ", ".join(f"{name} {tuple(p.shape)}" for name, p in model.named_parameters())
+        raise ExerciseError(f"with vocab_size={V}, embed_dim={E}, hidden_size={H} the model has {counts[at]} "
+                            f"parameters; the model of the exercise (an embedding, one nn.RNN layer, a linear "
+                            f"output layer) has {expected[at]}, the number a correct count_parameters gives.\n"
+                            f"At the sizes of the first test ({', '.join(map(str, _MODEL_SIZES.values()))}) yours "
+                            f"are: {shapes}."
+                            + _count_hint(counts, expected, "your model's count"))
+    return first
 
 
 def _check_model_structure(model, x: torch.Tensor, logits: torch.Tensor) -> None:
@@ -183,20 +319,37 @@ def _check_model_structure(model, x: torch.Tensor, logits: torch.Tensor) -> None
     later, _ = _forward(model, changed)
     if not torch.allclose(later[:, :5], logits[:, :5], atol=1e-6):
         raise ExerciseError("changing the character at position 5 changed the logits at positions 0-4: the model "
-                            "looks ahead.\nHint: a prediction may only depend on the characters before it. Does "
-                            "the recurrent layer read the time steps in the order you think?")
+                            "looks ahead.\nHint: a prediction may only depend on the characters up to it. Does "
+                            "the recurrent layer read the time steps in the order you think, and only forwards?")
+    if torch.allclose(later[:, 5], logits[:, 5], atol=1e-6):
+        raise ExerciseError("changing the character at position 5 left the logits at position 5 unchanged: the "
+                            "prediction made after reading x_t does not use x_t.\nHint: the logits at position t "
+                            "should come from the state after reading x_t. Is something shifted by one step?")
     other_row = x.clone()
     other_row[0] = (other_row[0] + 1) % _MODEL_SIZES["vocab_size"]
     mixed, _ = _forward(model, other_row)
     if not torch.allclose(mixed[1:], logits[1:], atol=1e-6):
         raise ExerciseError("changing the first sequence of the batch changed the logits of the others: the "
                             "sequences are mixed.\nHint: the input is (batch, time). Which dimension does your "
-                            "recurrent layer treat as time? (Look up its batch_first option.)")
+                            "recurrent layer treat as time? Its documentation says which order it expects.")
+    _check_state_carried(model, x, logits)
+
+
+def _check_state_carried(model, x: torch.Tensor, logits: torch.Tensor) -> None:
+    """Reading ``x`` in two halves, the second from the first's state, gives
+    the logits of reading it whole."""
     first, state = _forward(model, x[:, :4], what="forward on the first half")
     if state is None:
         raise ExerciseError("forward returned no state, so a text cannot be continued.\nHint: return the "
                             "recurrent layer's final state next to the logits.")
-    second, _ = _forward(model, x[:, 4:], state, what="forward on the second half")
+    try:
+        second, _ = _forward(model, x[:, 4:], state, what="forward on the second half")
+    except ExerciseError as e:
+        if e.__cause__ is None:
+            raise
+        raise ExerciseError(f"{e}\nHint: this is the state your forward returned for the first half, handed "
+                            "back to it. What does your recurrent layer accept as its starting state, and what "
+                            "did you return?") from e.__cause__
     if not torch.allclose(torch.cat([first, second], 1), logits, atol=1e-5):
         raise ExerciseError("reading the text in two halves, the second half starting from the state the first "
                             "returned, gives other logits than reading it whole.\nHint: is the state argument "
