@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test portability lab bench student grade clean screenshots site
+.PHONY: demo test portability lab bench student student-copies grade clean screenshots site site-solved
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "charrnn needs Python >= 3.10, found " + sys.version.split()[0])'
@@ -33,10 +33,16 @@ portability: $(STAMP)
 student: $(STAMP)
 	$(BIN)/python -m charrnn student --notebooks notebooks --out student --overwrite
 
+# The committed student copies (notebooks/student/, what the Colab and Binder badges open); rebuild
+# after changing a notebook: tests/test_student_copies.py fails until they match.
+student-copies: $(STAMP)
+	$(BIN)/python -m charrnn student --notebooks notebooks --out notebooks/student --overwrite
+
 # Grade a class: SUBMISSIONS holds one folder per student with their notebooks.
 SUBMISSIONS ?= submissions
+JOBS ?= 2
 grade: $(STAMP)
-	$(BIN)/python -m charrnn grade $(SUBMISSIONS) --out scores.csv
+	$(BIN)/python -m charrnn grade $(SUBMISSIONS) --out scores.csv --jobs $(JOBS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
@@ -54,6 +60,10 @@ screenshots: $(STAMP)
 # Open docs/site/_build/html/index.html in a browser.
 site: $(STAMP)
 	$(BIN)/python docs/site/build_site.py --out docs/site/_build
+
+# The instructors' edition of the site: solutions, their checks' outputs and the check-yourself answers.
+site-solved: $(STAMP)
+	$(BIN)/python docs/site/build_site.py --edition solved
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -37,5 +37,6 @@ def test_every_question_has_a_worked_answer(path):
 
 def test_the_student_build_leaves_the_answers_out():
     written = list(student_versions().rglob("*"))
-    assert {p.suffix for p in written} == {".ipynb"}
+    assert {p.suffix for p in written} == {".ipynb", ".md"}
+    assert [p.name for p in written if p.suffix == ".md"] == ["notation.md"]  # the symbols, linked from each notebook
     assert not any("answer" in p.name.lower() for p in written)

@@ -103,10 +103,12 @@ def scores(tmp_path_factory) -> dict[str, dict[str, float]]:
     _edit(student_versions() / NB02.name, submissions / "tamperer" / NB02.name, _tampered_rnn_layer)
     _edit(student_versions() / NB01.name, submissions / "tamperer" / NB01.name, _encode_without_its_check)
     out = submissions.parent / "scores.csv"
-    assert main(["grade", str(submissions), "--out", str(out), "--notebooks", str(NOTEBOOKS),
+    assert main(["grade", str(submissions), "--out", str(out), "--notebooks", str(NOTEBOOKS), "--jobs", "2",
                  "--course-dir", str(submissions.parent / "course")]) == 0
     with open(out, newline="", encoding="utf-8") as f:
-        return {row.pop("student"): {k: float(v) for k, v in row.items()} for row in csv.DictReader(f)}
+        rows = list(csv.DictReader(f))
+    assert all(row.pop("problems") == "" for row in rows), rows  # each handed in only what is graded, all readable
+    return {row.pop("student"): {k: float(v) for k, v in row.items()} for row in rows}
 
 
 def _points() -> dict[str, float]:
@@ -154,6 +156,17 @@ def test_grading_keeps_the_executed_notebooks_with_the_checks_messages(scores, t
     graded = json.loads((course / "autograded" / "one_mistake" / "charrnn" / NB03.name).read_text(encoding="utf-8"))
     text = json.dumps(graded["cells"])
     assert "masked_loss" in text and "Hint" in text
+
+
+def test_the_kept_course_folder_has_the_whole_class_in_one_gradebook(scores, tmp_path_factory):
+    """Each student is graded in a private course folder; with --course-dir
+    their grades end up in one gradebook, as nbgrader's tools expect."""
+    from nbgrader.api import Gradebook
+
+    course = next(p for p in tmp_path_factory.getbasetemp().rglob("course") if p.is_dir())
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "charrnn") as gradebook:
+        got = {s.student.id: s.score for s in gradebook.assignment_submissions("charrnn")}
+    assert got == {name: row["total"] for name, row in scores.items()}
 
 
 def test_grading_names_a_missing_folder(tmp_path, capsys):

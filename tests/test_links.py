@@ -30,9 +30,9 @@ def test_every_notebook_has_a_colab_badge_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     slug = repository_slug()
     for path in NOTEBOOKS:
-        link = f"https://colab.research.google.com/github/{slug}/blob/main/notebooks/{path.name}"
+        link = f"https://colab.research.google.com/github/{slug}/blob/main/notebooks/student/{path.name}"
         assert link in readme, f"README has no Colab badge for {path.name} ({link})"
-    colab = r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/notebooks/([\w.-]+)"
+    colab = r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/notebooks/([\w./-]+)"
     colab_links = re.findall(colab, readme)
     assert colab_links, "README has no Colab links"
     for link_slug, name in colab_links:

@@ -58,7 +58,7 @@ def test_environment_python_is_at_least_3_11():
 # What a student's environment needs to run every notebook; the rest of requirements.txt is for
 # testing, linting, grading and building the website.
 NOTEBOOK_PACKAGES = {"torch", "numpy", "pandas", "matplotlib", "tqdm", "ipywidgets", "ipykernel", "jupyterlab",
-                     "filelock"}
+                     "filelock", "jupyterquiz"}
 DEVELOPER_TOOLS = {"pytest", "nbval", "ruff", "import-linter", "playwright", "nbgrader", "mystmd",
                    "orjson",  # orjson: the "fast" extra, so the tests run prepare's fast path
                    "oaipmh-scythe"}  # the "oai" extra, so tests/test_oai.py runs the harvest

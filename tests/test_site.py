@@ -2,7 +2,17 @@
 
 The site is built once for this module into a temporary folder, with the same
 script ``make site`` runs (docs/site/build_site.py: MyST plus the theme in
-docs/site/theme), and served from 127.0.0.1 on a free port. Then:
+docs/site/theme), and served from 127.0.0.1 on a free port; its solved
+edition (``--edition solved``) is built too, to compare. Then:
+
+- the student edition, which is the default, gives no answer away: no line
+  of any reference solution (every line of 25 characters or more between
+  ``# BEGIN SOLUTION`` and ``# END SOLUTION`` that the rest of its notebook
+  does not hold) is in the text of any page, nor a "✓" of a check, nor the
+  answer to a check-yourself question; the solved edition holds every one
+  of them, so the search is known to find them where they are; the launch
+  links open the student copies in notebooks/student/, which exist;
+- how a notebook becomes a student page, on a made-up notebook;
 
 - without a browser, the built pages: one per notebook, in file-name order,
   plus the landing page and the model card; every PNG output of a notebook
@@ -37,6 +47,7 @@ import subprocess
 import sys
 import threading
 import time
+from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -48,10 +59,11 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
 BUILDER = ROOT / "docs" / "site" / "build_site.py"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-BUILD_TIMEOUT = 300  # seconds; the build takes about 15 s on two cores
+BUILD_TIMEOUT = 300  # seconds; a build takes about 15 s on two cores
 PAGE_TIMEOUT = 30
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # A formula of notebook 02 (the RNN step), as its Markdown writes it.
+STUB = 'raise NotImplementedError("your turn")'  # what an exercise shows a student (charrnn.course.student)
 FORMULA_02 = r"h_t = \tanh\left(e_t W_x^\top + b_x + h_{t-1} W_h^\top + b_h\right)"
 
 
@@ -120,27 +132,87 @@ def test_the_site_copies_drop_the_test_markers_only():
     assert builder.without_test_markers(source) == "view = 1  # a comment\nview\n"
 
 
+# ------------------------------------------------- the student edition, made up
+ANSWERED = ("## Check yourself\n\nAnswer each question in a sentence, then open the answer to compare.\n\n"
+            "1. Why?\n   <details><summary>Answer</summary>Because the gradient\n   vanishes.</details>\n"
+            "2. How?\n   <details><summary>Answer</summary>By clipping.</details>\n")
+
+
+def made_up_notebook(exercise: str, check_output: str) -> dict:
+    """A notebook with a question, an exercise, its check and a plain cell, each with an output."""
+    def code(cell_id, source, text, **nbgrader):
+        return {"cell_type": "code", "id": cell_id, "source": source, "execution_count": 1,
+                "metadata": {"nbgrader": nbgrader} if nbgrader else {},
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": text}]}
+
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "markdown", "id": "questions", "metadata": {}, "source": ANSWERED},
+        code("exercise", exercise, "tensor([0.5])\n", solution=True, grade_id="step"),
+        code("check", "checks.check_step(step)", check_output, grade=True, grade_id="check_step", points=2),
+        code("plain", "print(1 + 1)", "2\n")]}
+
+
+SOLVED = made_up_notebook("def step(x):\n    # BEGIN SOLUTION\n    return x.tanh()\n    # END SOLUTION\n",
+                          "✓ step is correct\n")
+RELEASED = made_up_notebook('def step(x):\n    raise NotImplementedError("your turn")', "")
+
+
+def test_a_student_page_has_the_student_code_and_no_output_of_exercises_or_checks():
+    nb = builder.student_notebook(SOLVED, RELEASED, "made-up.ipynb")
+    questions, exercise, check, plain = nb["cells"]
+    assert exercise["source"] == RELEASED["cells"][1]["source"] and "tanh" not in json.dumps(nb)
+    assert exercise["outputs"] == [] and check["outputs"] == [] and "✓" not in json.dumps(nb)
+    assert plain["outputs"] == SOLVED["cells"][3]["outputs"], "an output that shows no solution was dropped"
+    assert "<details>" not in questions["source"] and "vanishes" not in questions["source"]
+    assert "1. Why?\n2. How?" in questions["source"] and "open the answer" not in questions["source"]
+    assert questions["source"].rstrip().endswith(builder.ANSWERS_ELSEWHERE)
+    assert SOLVED["cells"][1]["outputs"], "the solved notebook was changed"
+
+
+def test_a_student_page_is_refused_when_the_cells_do_not_match_or_a_solution_is_left():
+    shuffled = {**RELEASED, "cells": RELEASED["cells"][::-1]}
+    with pytest.raises(SystemExit, match=r"made-up.ipynb: its student version does not have the notebook's cells"):
+        builder.student_notebook(SOLVED, shuffled, "made-up.ipynb")
+    with pytest.raises(SystemExit, match=r"made-up.ipynb: the student edition would still show '# BEGIN SOLUTION'"):
+        builder.student_notebook(SOLVED, SOLVED, "made-up.ipynb")
+
+
+def test_cells_without_answers_are_left_as_they_are():
+    text = "Open <details><summary>Hint</summary>look at the shapes</details> if you are stuck."
+    assert builder.without_answers(text) == text
+
+
 # ------------------------------------------------------------------- build
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    """The site built into a temporary folder; returns its html/ folder."""
+def build_site(out: Path, *options: str) -> Path:
+    """Build the site into ``out`` with build_site.py and ``options``; returns its html/ folder."""
     missing = [name for name in ("node", "npm") if shutil.which(name) is None]
     if missing:
         pytest.skip(f"no {' or '.join(missing)} on PATH: the site is built with MyST, which runs on Node.js "
                     "(Debian: apt-get install nodejs npm)")
     if importlib.util.find_spec("mystmd_py") is None:
         pytest.skip("the mystmd package is not installed (pip install -r requirements.txt)")
-    out = tmp_path_factory.mktemp("site")
     start = time.monotonic()
     try:
-        done = subprocess.run([sys.executable, str(BUILDER), "--out", str(out)], cwd=ROOT, capture_output=True,
-                              text=True, timeout=BUILD_TIMEOUT)
+        done = subprocess.run([sys.executable, str(BUILDER), "--out", str(out), *options], cwd=ROOT,
+                              capture_output=True, text=True, timeout=BUILD_TIMEOUT)
     except subprocess.TimeoutExpired as e:
         pytest.fail(f"the site build took more than {BUILD_TIMEOUT} s:\n{(e.stdout or '')[-3000:]}")
     if done.returncode != 0:
         pytest.fail(f"the site build failed ({done.returncode}):\n{(done.stdout + done.stderr)[-5000:]}")
-    print(f"site built in {time.monotonic() - start:.1f} s")
+    print(f"site {' '.join(options) or '(default)'} built in {time.monotonic() - start:.1f} s")
     return out / "html"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The site as ``make site`` builds it (the student edition), in a temporary folder; its html/ folder."""
+    return build_site(tmp_path_factory.mktemp("site"))
+
+
+@pytest.fixture(scope="module")
+def solved_site(tmp_path_factory) -> Path:
+    """The solved edition, for instructors; its html/ folder."""
+    return build_site(tmp_path_factory.mktemp("solved"), "--edition", "solved")
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +256,104 @@ def test_each_png_output_is_an_image_and_no_twinned_html_is_left(site, path):
     assert WIDGET_VIEW not in html and "widget-view" not in html
     for src in re.findall(r'<img src="([^"]+)"', html):
         assert src.startswith("data:") or (site / src).is_file(), f"{path.name}: no file for image {src}"
+
+
+class _Text(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.parts = []
+
+    def handle_data(self, data):
+        self.parts.append(data)
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def page_text(html_file: Path) -> str:
+    """What a reader can read on a page, whatever highlighting or folding wraps it: the text between the
+    tags, entities decoded, white space collapsed."""
+    parser = _Text()
+    parser.feed(html_file.read_text(encoding="utf-8"))
+    return words("".join(parser.parts))
+
+
+def cells_of(path: Path, solution: bool) -> list[str]:
+    return ["".join(c["source"]) for c in read_notebook(path)["cells"]
+            if bool(c.get("metadata", {}).get("nbgrader", {}).get("solution")) == solution]
+
+
+def solution_lines(path: Path) -> list[str]:
+    """The reference solution's distinctive lines: every line of 25 characters or more between
+    ``# BEGIN SOLUTION`` and ``# END SOLUTION`` that no other cell of the notebook holds."""
+    lines = [words(line) for source in cells_of(path, solution=True)
+             for block in re.findall(r"# BEGIN SOLUTION\n(.*?)# END SOLUTION", source, re.S)
+             for line in block.splitlines() if len(line.strip()) >= 25]
+    elsewhere = words(" ".join(cells_of(path, solution=False)))
+    return [line for line in lines if line not in elsewhere]
+
+
+def answers(path: Path) -> list[str]:
+    """The answers to the check-yourself questions, as a page shows them: those of 30 characters or more
+    written without Markdown or math (whose page text differs from their source)."""
+    found = [words(re.sub(r"<[^>]+>", "", body)) for source in cells_of(path, solution=False)
+             for body in re.findall(r"<details>\s*<summary>\s*Answer\s*</summary>(.*?)</details>", source, re.S)]
+    return [text for text in found if len(text) >= 30 and not re.search(r"[$`*_\\&]", text)]
+
+
+def test_the_course_has_solutions_and_answers_to_look_for():
+    assert sum(len(solution_lines(p)) for p in NOTEBOOKS) >= 40
+    assert sum(len(answers(p)) for p in NOTEBOOKS) >= 20
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem[:2])
+def test_the_student_edition_shows_no_solution_and_the_solved_one_does(site, solved_site, path):
+    student, solved = page_text(site / page_file(path)), page_text(solved_site / page_file(path))
+    lines = solution_lines(path)
+    assert [line for line in lines if line in student] == [], "reference solution lines on the student site"
+    assert [line for line in lines if line not in solved] == [], "the solved edition lost solution lines"
+    for mark in ("✓", "is correct", "BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS"):
+        assert mark not in student, f"{mark!r} is on the student page"
+    regions = sum(source.count("# BEGIN SOLUTION") for source in cells_of(path, solution=True))
+    assert student.count(STUB) == regions, "not one stub per solution region"
+    if cells_of(path, solution=True):
+        assert "✓" in solved and STUB not in solved
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem[:2])
+def test_check_yourself_answers_are_only_in_the_solved_edition(site, solved_site, path):
+    student, solved = page_text(site / page_file(path)), page_text(solved_site / page_file(path))
+    found = answers(path)
+    assert [a for a in found if a in student] == [], "check-yourself answers on the student site"
+    assert [a for a in found if a not in solved] == []
+    assert (builder.ANSWERS_ELSEWHERE.strip("*") in student) == any("<summary>Answer" in s for s in
+                                                                     cells_of(path, solution=False))
+
+
+def launch_hrefs(html_file: Path) -> list[str]:
+    html = html_file.read_text(encoding="utf-8")
+    return re.findall(r'href="(https://(?:colab\.research\.google\.com|mybinder\.org)/[^"]+)"', html)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem[:2])
+def test_the_launch_links_open_the_student_copy_except_in_the_solved_edition(site, solved_site, path):
+    copy = f"{builder.STUDENT_FOLDER}/{path.name}"
+    assert (ROOT / copy).is_file(), f"no student copy {copy}: the links would lead nowhere"
+    student, solved = launch_hrefs(site / page_file(path)), launch_hrefs(solved_site / page_file(path))
+    assert len(student) == len(solved) == 2
+    assert all(href.endswith(f"/{builder.STUDENT_FOLDER}/{path.name}") for href in student), student
+    assert all(href.endswith(f"/notebooks/{path.name}") for href in solved), solved
+
+
+def test_the_landing_page_says_which_edition_it_is(site, solved_site):
+    student, solved = page_text(site / "index.html"), page_text(solved_site / "index.html")
+    assert words(builder.EDITION_NOTES["student"]) in student
+    assert "solved edition, for instructors" in solved and "solved edition" not in student
+    lab = f"urlpath=lab/tree/{builder.STUDENT_FOLDER}\""
+    assert lab in (site / "index.html").read_text(encoding="utf-8")
+    links = launch_hrefs(site / "index.html")
+    assert links and all(f"/{builder.STUDENT_FOLDER}" in href for href in links), links
 
 
 def test_the_model_card_is_a_page_with_its_picture(site):

@@ -1,9 +1,9 @@
-"""Command line: ``python -m charrnn {demo,download,prepare,train,sample,evaluate,export,student,grade}``.
+"""Command line: ``python -m charrnn {demo,download,prepare,train,sample,evaluate,export,notebooks,student,grade}``.
 
 One module per command (or pair of commands), each with the builder of its
 parser beside the function it runs: :mod:`.train` (``train``, ``demo``),
 :mod:`.sample`, :mod:`.evaluate`, :mod:`.prepare`, :mod:`.download`,
-:mod:`.export` and :mod:`.course` (``student``, ``grade``).
+:mod:`.export` and :mod:`.course` (``notebooks``, ``student``, ``grade``).
 The flags of ``train`` and ``demo`` (and the data flags of ``prepare`` and
 ``evaluate``) are built from the fields of the configs in
 :mod:`charrnn.config` by :mod:`.flags`: the flag is the field name with
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_sample_parser(sub)
     evaluate.add_evaluate_parser(sub)
     export.add_export_parser(sub)
+    course.add_notebooks_parser(sub)
     course.add_student_parser(sub)
     course.add_grade_parser(sub)
     return parser

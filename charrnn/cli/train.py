@@ -42,11 +42,22 @@ CONFIG_GROUPS = (
     (ModelConfig, "model", "the network; a resumed run keeps its checkpoint's model"),
     (TrainConfig, "optimisation", "how long, how fast, how often to check"),
 )
-NEXT_STEPS = """\
+# The demo's closing advice, by how charrnn was installed: a clone has the notebooks and `make lab`;
+# a pip install gets the notebooks from `charrnn notebooks` (charrnn.course.student.write_notebooks).
+NEXT_STEPS_CLONE = """\
 Next steps (after `source .venv/bin/activate` when you used make)
   make lab                      open the notebooks in JupyterLab (notebooks/)
   python -m charrnn sample --checkpoint {ckpt} --prefix "We propose" --temperature 0.8
   notebooks/09_train_your_own.ipynb   the capstone: your own model on text you choose
+"""
+NEXT_STEPS_PIP = """\
+Next steps
+  python -m charrnn notebooks --out charrnn-notebooks   the course's notebooks, exercises to do
+  pip install 'charrnn-course[notebooks]'; jupyter lab charrnn-notebooks   open them in JupyterLab
+  python -m charrnn sample --checkpoint {ckpt} --prefix "We propose" --temperature 0.8
+  charrnn-notebooks/09_train_your_own.ipynb   the capstone: your own model on text you choose
+"""
+NEXT_STEPS_BOTH = """\
   Real arXiv text, no account needed (arXiv's OAI-PMH interface; a few minutes):
     python -m charrnn download --source oai --set cs --limit 20000 --out data/oai-cs.jsonl
     python -m charrnn train --data data/oai-cs.jsonl --hidden-size 256 --steps 3000 --out runs/oai-cs.pt
@@ -54,6 +65,14 @@ Next steps (after `source .venv/bin/activate` when you used make)
     python -m charrnn train --data my_book.txt --out runs/my_book.pt
   The whole arXiv snapshot (Kaggle account): python -m charrnn download --dir data/
   Run `python -m charrnn train --help` for every option."""
+
+
+def next_steps(ckpt: Path) -> str:
+    """What the demo suggests next, in the words that work where charrnn is
+    installed: ``make lab`` in a clone, ``charrnn notebooks`` after pip."""
+    from ..course.student import in_a_clone
+
+    return (NEXT_STEPS_CLONE if in_a_clone() else NEXT_STEPS_PIP).format(ckpt=ckpt) + NEXT_STEPS_BOTH
 
 
 def add_train_parser(sub, name: str) -> None:
@@ -225,7 +244,7 @@ def _report_training(args, trainer, history, out: Path, val_data, data_config: D
               f"{evaluate(trainer.model, val_data, max_batches=cap)}")
     _print_samples(trainer.model, trainer.vocab, data_config.seed, _record_kind(data_config))
     if args.command == "demo":
-        print("\n" + NEXT_STEPS.format(ckpt=out))
+        print("\n" + next_steps(out))
 
 
 def _record_kind(config: DataConfig) -> str:

@@ -23,6 +23,7 @@ nbgrader's course folder, under ``root``::
     release/charrnn/NN_*.ipynb      what students get (generate_assignment)
     submitted/<student>/charrnn/    what each student hands in
     autograded/<student>/charrnn/   their notebooks, executed and scored
+    feedback/<student>/charrnn/     nbgrader's feedback on them, as HTML (cleaned: .feedback)
     gradebook.db                    points per exercise per student
 """
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import sys
 import warnings
@@ -42,6 +44,7 @@ from ..optional import require
 ASSIGNMENT = "charrnn"
 STUB = 'raise NotImplementedError("your turn")'
 NBVAL_MARKER = "# NBVAL_"  # lines such as "# NBVAL_IGNORE_OUTPUT": for the test runner, not for students
+_EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Interrupt): ")
 CELL_TIMEOUT_S = 300  # per cell while grading: a student's slow loop fails that cell, not the whole class
 
 __all__ = ["ASSIGNMENT", "STUB", "exercises", "generate_assignment", "nbgrader_api", "prepare_source",
@@ -101,13 +104,24 @@ def prepare_source(nb):
     return nb
 
 
-def nbgrader_api(root: str | os.PathLike):
+def nbgrader_api(root: str | os.PathLike, executor=None, cleaner=None):
     """An nbgrader API on the course folder ``root``, configured for these
-    notebooks (our stub, no Docker, missing check cells put back)."""
+    notebooks (our stub, no Docker, missing check cells put back). Grading
+    runs the notebooks with ``executor``, a subclass of nbgrader's
+    ``Execute`` (:class:`~charrnn.course.grade_worker.DeadlineExecute`
+    adds a time limit per notebook); its feedback, by ``cleaner``
+    (:class:`~charrnn.course.feedback.CleanFeedback`)."""
     NbGraderAPI = require("nbgrader.apps", "course", "making student versions and grading").NbGraderAPI
+    from nbgrader.converters import Autograde, GenerateFeedback
+    from nbgrader.preprocessors import Execute
     from traitlets.config import Config
 
     config = Config()
+    if executor is not None:  # nbgrader's own steps, whatever its version, with its Execute replaced
+        steps = Autograde.autograde_preprocessors.default()
+        config.Autograde.autograde_preprocessors = [executor if step is Execute else step for step in steps]
+    if cleaner is not None:  # and the cleaner after its own feedback steps
+        config.GenerateFeedback.preprocessors = [*GenerateFeedback.preprocessors.default(), cleaner]
     config.CourseDirectory.root = str(Path(root).resolve())
     config.CourseDirectory.course_id = ASSIGNMENT
     config.ClearSolutions.code_stub = {"python": STUB}
@@ -138,7 +152,9 @@ def run_step(step: Callable[[], dict], what: str) -> None:
         result = step()
     if not result.get("success"):
         lines = [line.strip() for line in (result.get("log") or "").splitlines() if line.strip()]
-        reasons = [line for line in lines if not line.startswith("[")] or lines or ["nbgrader gave no reason"]
+        # the exception at the end of a traceback (without its module), else nbgrader's last words
+        errors = [re.sub(r"^[\w.]+\.(?=\w+:)", "", line) for line in lines if _EXCEPTION_LINE.match(line)]
+        reasons = errors or [line for line in lines if not line.startswith("[")] or lines or ["nbgrader gave no reason"]
         raise DataError(f"{what} failed: {reasons[-1]}")
 
 

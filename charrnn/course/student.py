@@ -7,6 +7,12 @@ the solved notebook. An instructor hands out the student version::
     make student                                  # replaces what student/ holds, or:
     python -m charrnn student --out student/      # refuses to, without --overwrite
 
+The student versions are also committed, in ``notebooks/student/``: the
+Colab and Binder badges open them, and ``charrnn notebooks`` hands them to
+whoever installed charrnn with pip (:func:`write_notebooks`). The builder's
+output depends only on the solved notebooks (the same bytes on every run), so
+a test can rebuild them and say when the committed copies are stale.
+
 The versions come from nbgrader's ``generate_assignment`` (see
 :mod:`charrnn.course.nbgrader_course`), so they are the very notebooks
 nbgrader later grades: each solution region becomes one
@@ -24,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TextIO
@@ -32,7 +39,13 @@ from ..errors import ConfigError, DataError
 from ..files import atomic_write
 from .nbgrader_course import STUB, generate_assignment
 
-__all__ = ["STUB", "make_student_version", "make_student_versions"]
+__all__ = ["COMPANIONS", "REFRESH_COMMAND", "STUB", "STUDENT_FOLDER", "in_a_clone", "make_student_version",
+           "make_student_versions", "notebooks_home", "write_notebooks"]
+
+STUDENT_FOLDER = "student"  # the committed student copies: notebooks/student/, beside the solved notebooks
+REFRESH_COMMAND = "python -m charrnn student --notebooks notebooks --out notebooks/student --overwrite"
+COMPANIONS = ("notation.md",)  # what the notebooks link to: written beside them, in either edition
+PACKAGE = Path(__file__).resolve().parents[1]  # charrnn/
 
 
 def _write_compact(nb, f: TextIO) -> None:
@@ -104,4 +117,72 @@ def make_student_versions(src_dir: str | os.PathLike, dst_dir: str | os.PathLike
         raise ConfigError(f"{dst_dir}: already holds {', '.join(existing)}, which would be replaced (a student's "
                           "edits would be lost); choose another folder, or replace them with --overwrite "
                           "(overwrite=True)")
-    return _student_versions(sources, targets)
+    written = _student_versions(sources, targets)
+    for name in COMPANIONS:  # the pages the notebooks link to, so that their links work in dst_dir too
+        if (src_dir / name).is_file():
+            shutil.copyfile(src_dir / name, dst_dir / name)
+            written.append(dst_dir / name)
+    return written
+
+
+def in_a_clone() -> bool:
+    """Whether this charrnn runs from a clone of the repository (an editable
+    install, or ``python -m charrnn`` in the checkout): then the notebooks,
+    the Makefile and ``make lab`` are right there."""
+    root = PACKAGE.parent
+    return (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir()
+
+
+def notebooks_home() -> Path | None:
+    """The folder of the solved notebooks this installation holds, with the
+    student copies in its ``student/``: the package's own ``charrnn/notebooks``
+    (package data, in an installed wheel) or else the clone's ``notebooks/``.
+    None when there is neither (a wheel built without them)."""
+    for home in (PACKAGE / "notebooks", PACKAGE.parent / "notebooks" if in_a_clone() else None):
+        if home is not None and any(home.glob("[0-9][0-9]_*.ipynb")):
+            return home
+    return None
+
+
+def _edition(solved: bool) -> tuple[Path, list[Path]]:
+    """The home of the notebooks, and the files of one edition: its
+    notebooks, then the pages they link to."""
+    home = notebooks_home()
+    if home is None:
+        raise ConfigError(f"{PACKAGE}: this installation of charrnn holds no notebooks; reinstall it "
+                          "(pip install --force-reinstall charrnn-course) or clone "
+                          "https://github.com/charrnn/charrnn")
+    folder = home if solved else home / STUDENT_FOLDER
+    notebooks = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        raise ConfigError(f"{folder}: holds no student copies of the notebooks; in the clone, run `make "
+                          f"student-copies` ({REFRESH_COMMAND})")
+    return home, notebooks + [home / name for name in COMPANIONS if (home / name).is_file()]
+
+
+def write_notebooks(out: str | os.PathLike, solved: bool = False, overwrite: bool = False) -> list[Path]:
+    """Copy the course's notebooks into the folder ``out``: the student
+    edition (exercises to do, no outputs) or, with ``solved=True``, the
+    instructors' (solutions and outputs), with :data:`COMPANIONS` beside them.
+    Returns the paths written.
+
+    A file already in ``out`` may hold a student's work: without
+    ``overwrite`` nothing is written and :class:`~charrnn.errors.ConfigError`
+    names the files. All files are written or none (as :func:`make_student_versions`)."""
+    out = Path(out)
+    home, sources = _edition(solved)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: is a file, not a folder to write the notebooks into")
+    if out.resolve() in {home.resolve(), (home / STUDENT_FOLDER).resolve()}:
+        raise ConfigError(f"{out}: is where the notebooks come from; choose another folder (--out)")
+    targets = [out / p.name for p in sources]
+    existing = [t.name for t in targets if t.exists()]
+    if existing and not overwrite:
+        raise ConfigError(f"{out}: already holds {', '.join(existing)}, which would be replaced (your edits "
+                          "would be lost); choose another folder, or replace them with --overwrite")
+    out.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as all_or_none:  # an error unwinds every write; none is renamed
+        for source, target in zip(sources, targets, strict=True):
+            with open(source, "rb") as src:
+                shutil.copyfileobj(src, all_or_none.enter_context(atomic_write(target, "wb")))
+    return targets
