@@ -24,6 +24,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from grading_class import _own_text  # notebook 09 on a made-up text of the student's own
 from helpers import student_versions
 
 from charrnn.cli import main
@@ -59,22 +60,6 @@ def _tampered_rnn_layer(cell):
     elif cell.source.startswith("checks.check_rnn_layer("):
         cell.source = "pass"
     return cell
-
-
-def _own_text(path: Path):
-    """Notebook 09 trained on a text of the student's own (written here: short made-up lines)."""
-    subjects = ["the cat", "a river", "my sister", "the old clock", "our garden", "a quiet train"]
-    verbs = ["waits for", "sings to", "remembers", "follows", "looks at", "forgets"]
-    objects = ["the moon", "a red kite", "the morning", "its shadow", "the last bus", "a paper boat"]
-    lines = [f"{s} {v} {o}." for s in subjects for v in verbs for o in objects]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-    def edit(cell):
-        if cell.source.startswith("DATA = None"):
-            cell.source = cell.source.replace("DATA = None", f"DATA = {str(path)!r}", 1)
-            cell.source = cell.source.replace('TEXT_RECORDS = "paragraphs"', 'TEXT_RECORDS = "lines"', 1)
-        return cell
-    return edit
 
 
 def _encode_without_its_check(cell):
