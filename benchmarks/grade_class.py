@@ -8,7 +8,7 @@ that is not JSON. It is graded as the README says, ``charrnn grade
 --jobs 2``, and the script prints the wall time, the totals per kind, and
 where the CSV and the feedback are.
 
-    python benchmarks/grade_class.py --timeout 120         # about 12 minutes on two cores
+    python benchmarks/grade_class.py --timeout 120         # about 30 minutes on two cores
     python benchmarks/grade_class.py --students 10 --jobs 4 --timeout 120 --out /tmp/class
 """
 
